@@ -1,0 +1,104 @@
+// Package nsthread is the only place in nslab that switches an OS thread into
+// another network namespace.
+//
+// A network namespace belongs to an OS thread, not to a goroutine. Every
+// function here runs its work on a fresh goroutine locked to its thread, and
+// unlocks that thread only after it has been put back in the namespace it
+// started in. When the restore fails, the goroutine exits still locked, and the
+// Go runtime terminates the thread instead of handing it to another goroutine
+// (see "Namespaces, Threads, and Go" in containernetworking/plugins pkg/ns).
+//
+// Code inside fn must not start goroutines that expect to run in the
+// namespace: they run on other threads, in the caller's namespace. Sockets,
+// files under /proc/sys/net and child processes created inside fn do keep the
+// namespace.
+package nsthread
+
+import (
+	"fmt"
+	"runtime"
+
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Do runs fn with the calling OS thread in the network namespace ns and
+// returns fn's error. ns is not closed.
+func Do(ns vnetns.NsHandle, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		origin, err := vnetns.Get() // opens /proc/<pid>/task/<tid>/ns/net of this locked thread
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open current thread's netns: %w", err)
+			return
+		}
+		defer origin.Close()
+		if err := unix.Setns(int(ns), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("setns: %w", err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(origin), unix.CLONE_NEWNET); err != nil {
+			// The thread is poisoned: keep it locked so the runtime
+			// terminates it when this goroutine returns.
+			errc <- fmt.Errorf("restore netns: %w (thread discarded)", err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// Unshare creates a new network namespace on a throwaway thread, runs fn in it
+// (fn may be nil) and returns a handle to the namespace, which the caller must
+// close. The thread is never returned to the scheduler: it dies with its
+// goroutine. The namespace lives while the handle (or any other reference,
+// such as a bind mount made by fn) does.
+func Unshare(fn func(ns vnetns.NsHandle) error) (vnetns.NsHandle, error) {
+	type result struct {
+		h   vnetns.NsHandle
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			ch <- result{vnetns.None(), fmt.Errorf("unshare network namespace: %w", err)}
+			return
+		}
+		h, err := openThreadNetNS()
+		if err != nil {
+			ch <- result{vnetns.None(), err}
+			return
+		}
+		if fn != nil {
+			if err := fn(h); err != nil {
+				h.Close()
+				ch <- result{vnetns.None(), err}
+				return
+			}
+		}
+		ch <- result{h, nil}
+	}()
+	r := <-ch
+	return r.h, r.err
+}
+
+// ThreadNetNSPath is the path of the calling thread's network namespace file.
+// It is only meaningful while the caller is locked to its OS thread.
+func ThreadNetNSPath() string {
+	return fmt.Sprintf("/proc/%d/task/%d/ns/net", unix.Getpid(), unix.Gettid())
+}
+
+func openThreadNetNS() (vnetns.NsHandle, error) {
+	p := ThreadNetNSPath()
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return vnetns.None(), fmt.Errorf("open %s: %w", p, err)
+	}
+	return vnetns.NsHandle(fd), nil
+}

@@ -1,0 +1,384 @@
+// Package netns manages named network namespaces exactly as iproute2's
+// `ip netns` does, so that namespaces made by nslab and by `ip netns` are
+// interchangeable: a named namespace is an nsfs bind mount at
+// /run/netns/NAME, and /run/netns is itself a shared mount point in its own
+// peer group, so that unmounting a name in one mount namespace frees it in
+// all of them.
+//
+// Functions here never move the calling goroutine's thread into another
+// namespace; creation happens on a throwaway thread (see internal/nsthread).
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/nslab/nslab/internal/names"
+	"github.com/nslab/nslab/internal/nsthread"
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Dir is where named network namespaces live, as in iproute2.
+const Dir = "/run/netns"
+
+// EtcDir holds per-namespace files that `exec` bind-mounts over /etc.
+const EtcDir = "/etc/netns"
+
+// ErrNotNamespace is returned for a path under Dir that is not a live
+// namespace bind mount (for example a file left by an interrupted add).
+var ErrNotNamespace = errors.New("not a network namespace mount (stale file: remove it with 'nslab netns del')")
+
+// ErrNoNetNS is returned when the kernel was built without CONFIG_NET_NS.
+var ErrNoNetNS = errors.New("this kernel has no network namespaces (CONFIG_NET_NS is off)")
+
+// A Handle is an open reference to a network namespace. It keeps the
+// namespace alive until closed.
+type Handle = vnetns.NsHandle
+
+// Error describes a failed operation on a named namespace.
+type Error struct {
+	Op   string // "add", "delete", "open", ...
+	Name string
+	Err  error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s netns %q: %v", e.Op, e.Name, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Path returns the file that names the namespace.
+func Path(name string) string { return filepath.Join(Dir, name) }
+
+var dirOnce struct {
+	sync.Mutex
+	done bool
+}
+
+// prepareDir makes Dir a shared mount point in its own peer group, like
+// iproute2's netns_add: mkdir, flock the directory, try MS_SHARED|MS_REC and,
+// if Dir is not yet a mount point, bind it onto itself, make it private, then
+// shared. It is done once per process.
+func prepareDir() error {
+	dirOnce.Lock()
+	defer dirOnce.Unlock()
+	if dirOnce.done {
+		return nil
+	}
+	if _, err := os.Stat("/proc/self/ns/net"); errors.Is(err, fs.ErrNotExist) {
+		return ErrNoNetNS
+	}
+	if err := os.MkdirAll(Dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", Dir, err)
+	}
+	fd, err := unix.Open(Dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", Dir, err)
+	}
+	defer unix.Close(fd)
+	// Best effort, as in iproute2: serialise the first-time mount dance.
+	if unix.Flock(fd, unix.LOCK_EX) == nil {
+		defer unix.Flock(fd, unix.LOCK_UN)
+	}
+	for made := false; ; made = true {
+		err := unix.Mount("", Dir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EINVAL) || made {
+			return permHint(fmt.Errorf("mount --make-rshared %s: %w", Dir, err))
+		}
+		if err := unix.Mount(Dir, Dir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return permHint(fmt.Errorf("mount --rbind %s %s: %w", Dir, Dir, err))
+		}
+		if err := unix.Mount("", Dir, "none", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+			return permHint(fmt.Errorf("mount --make-rprivate %s: %w", Dir, err))
+		}
+	}
+	dirOnce.done = true
+	return nil
+}
+
+func permHint(err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("%w (needs CAP_SYS_ADMIN: run as root)", err)
+	}
+	return err
+}
+
+// Add creates the named namespace NAME, like `ip netns add NAME`.
+func Add(name string) error {
+	h, err := Create(name, nil)
+	if err != nil {
+		return err
+	}
+	return h.Close()
+}
+
+// Create creates the named namespace NAME and returns an open handle to it.
+// If setup is not nil it runs on the creating thread while that thread is
+// inside the new namespace (write sysctls, open sockets there); if it fails
+// the namespace is removed again. The caller must close the handle.
+func Create(name string, setup func(ns Handle) error) (Handle, error) {
+	if err := names.CheckNetNS(name); err != nil {
+		return vnetns.None(), &Error{"add", name, err}
+	}
+	if err := prepareDir(); err != nil {
+		return vnetns.None(), &Error{"add", name, err}
+	}
+	p := Path(name)
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return vnetns.None(), &Error{"add", name, fmt.Errorf("%s exists already: %w", p, fs.ErrExist)}
+		}
+		return vnetns.None(), &Error{"add", name, permHint(fmt.Errorf("create %s: %w", p, err))}
+	}
+	unix.Close(fd)
+	h, err := nsthread.Unshare(func(ns Handle) error {
+		if err := unix.Mount(nsthread.ThreadNetNSPath(), p, "none", unix.MS_BIND, ""); err != nil {
+			return permHint(fmt.Errorf("bind mount %s: %w", p, err))
+		}
+		if setup != nil {
+			if err := setup(ns); err != nil {
+				unix.Unmount(p, unix.MNT_DETACH)
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		os.Remove(p)
+		if errors.Is(err, unix.EINVAL) {
+			err = fmt.Errorf("%w: %w", ErrNoNetNS, err)
+		}
+		return vnetns.None(), &Error{"add", name, permHint(err)}
+	}
+	return h, nil
+}
+
+// Attach names the network namespace of process pid, like
+// `ip netns attach NAME PID`.
+func Attach(name string, pid int) error {
+	if err := names.CheckNetNS(name); err != nil {
+		return &Error{"attach", name, err}
+	}
+	if pid <= 0 {
+		return &Error{"attach", name, fmt.Errorf("invalid pid %d", pid)}
+	}
+	src := fmt.Sprintf("/proc/%d/ns/net", pid)
+	if _, err := os.Stat(src); err != nil {
+		return &Error{"attach", name, fmt.Errorf("process %d: %w", pid, err)}
+	}
+	if err := prepareDir(); err != nil {
+		return &Error{"attach", name, err}
+	}
+	p := Path(name)
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return &Error{"attach", name, fmt.Errorf("%s exists already: %w", p, fs.ErrExist)}
+		}
+		return &Error{"attach", name, permHint(err)}
+	}
+	unix.Close(fd)
+	if err := unix.Mount(src, p, "none", unix.MS_BIND, ""); err != nil {
+		os.Remove(p)
+		return &Error{"attach", name, permHint(fmt.Errorf("bind mount %s: %w", src, err))}
+	}
+	return nil
+}
+
+// Delete removes the name NAME, like `ip netns del NAME`: it detaches the
+// bind mount and removes the file. The namespace itself is freed by the
+// kernel, asynchronously, once nothing else refers to it.
+func Delete(name string) error {
+	if err := names.CheckNetNS(name); err != nil {
+		return &Error{"delete", name, err}
+	}
+	p := Path(name)
+	uerr := unix.Unmount(p, unix.MNT_DETACH)
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return &Error{"delete", name, fmt.Errorf("no such namespace (see 'nslab netns list'): %w", fs.ErrNotExist)}
+		}
+		if errors.Is(uerr, fs.ErrPermission) || errors.Is(err, fs.ErrPermission) {
+			return &Error{"delete", name, permHint(err)}
+		}
+		return &Error{"delete", name, err}
+	}
+	return nil
+}
+
+// Open returns a handle to the named namespace, after checking that the file
+// is a live nsfs bind mount.
+func Open(name string) (Handle, error) {
+	if err := names.CheckNetNS(name); err != nil {
+		return vnetns.None(), &Error{"open", name, err}
+	}
+	h, err := OpenPath(Path(name))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("no such namespace (see 'nslab netns list'): %w", fs.ErrNotExist)
+		}
+		return vnetns.None(), &Error{"open", name, err}
+	}
+	return h, nil
+}
+
+// OpenPath opens a namespace file such as /proc/PID/ns/net or a bind mount,
+// and checks that it is one.
+func OpenPath(path string) (Handle, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return vnetns.None(), err
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		unix.Close(fd)
+		return vnetns.None(), err
+	}
+	if st.Type != unix.NSFS_MAGIC && st.Type != unix.PROC_SUPER_MAGIC {
+		unix.Close(fd)
+		return vnetns.None(), ErrNotNamespace
+	}
+	return vnetns.NsHandle(fd), nil
+}
+
+// Exists reports whether a live namespace is mounted at Path(name).
+func Exists(name string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(Path(name), &st) == nil && st.Type == unix.NSFS_MAGIC
+}
+
+// Entry is one named namespace as listed by List.
+type Entry struct {
+	Name string `json:"name"`
+	// NSID is the namespace's id as seen from the caller's namespace, or -1
+	// when none is assigned.
+	NSID int `json:"id,omitempty"`
+	// Stale is true when the name is a plain file, not a namespace mount.
+	Stale bool `json:"stale,omitempty"`
+}
+
+// Names returns the names under Dir in directory order, as `ip netns list`
+// prints them. A missing Dir is an empty list.
+func Names() ([]string, error) {
+	f, err := os.Open(Dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer f.Close()
+	ns, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	out := ns[:0]
+	for _, n := range ns {
+		if n != "." && n != ".." {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// ident is the identity of a namespace: the device and inode of its nsfs file.
+type ident struct{ dev, ino uint64 }
+
+func identOf(path string) (ident, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return ident{}, err
+	}
+	return ident{st.Dev, st.Ino}, nil
+}
+
+// Identify returns the names of the namespace process pid is in, like
+// `ip netns identify PID` (which prints the last one). pid 0 means the caller.
+func Identify(pid int) ([]string, error) {
+	src := "/proc/self/ns/net"
+	if pid > 0 {
+		src = fmt.Sprintf("/proc/%d/ns/net", pid)
+	}
+	want, err := identOf(src)
+	if err != nil {
+		return nil, fmt.Errorf("identify process %d: %w", pid, err)
+	}
+	all, err := Names()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range all {
+		if id, err := identOf(Path(n)); err == nil && id == want && Exists(n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// Pids returns the processes with a thread in the named namespace, like
+// `ip netns pids NAME`. Unlike iproute2, which looks only at each process's
+// main thread, a process is listed when any of its threads is inside.
+func Pids(name string) ([]int, error) {
+	if !Exists(name) {
+		return nil, &Error{"pids", name, fmt.Errorf("no such namespace (see 'nslab netns list'): %w", fs.ErrNotExist)}
+	}
+	want, err := identOf(Path(name))
+	if err != nil {
+		return nil, &Error{"pids", name, err}
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		if id, err := identOf(fmt.Sprintf("/proc/%d/ns/net", pid)); err == nil && id == want {
+			out = append(out, pid)
+			continue
+		}
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			continue
+		}
+		for _, t := range tasks {
+			if t.Name() == p.Name() {
+				continue
+			}
+			if id, err := identOf(fmt.Sprintf("/proc/%d/task/%s/ns/net", pid, t.Name())); err == nil && id == want {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// IsMounted reports whether path appears as a mount point in the calling
+// process's mount table (used by the leak check and cleanup).
+func IsMounted(path string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 4 && f[4] == path {
+			return true
+		}
+	}
+	return false
+}
