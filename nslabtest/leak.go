@@ -46,10 +46,12 @@ func take() snapshot {
 	return s
 }
 
+// added lists what after has and before has not, among the names that carry
+// this process's prefix.
 func added(before, after []string) []string {
 	var out []string
 	for _, a := range after {
-		if !slices.Contains(before, a) {
+		if strings.Contains(a, ProcessPrefix()) && !slices.Contains(before, a) {
 			out = append(out, a)
 		}
 	}
@@ -86,9 +88,9 @@ func foreignThreads(want string) []string {
 }
 
 // Main runs the tests and then fails the run if any namespace name, netns
-// mount or root-namespace link was added and not removed, or if any thread
-// of the test binary is left in another network namespace. Leftovers whose
-// names carry Prefix are removed after being reported. Use it as
+// mount or root-namespace link that carries this process's prefix (see Name)
+// was added and not removed, or if any thread of the test binary is left in
+// another network namespace. Leftovers are removed after being reported. Use it as
 //
 //	func TestMain(m *testing.M) { os.Exit(nslabtest.Main(m)) }
 func Main(m *testing.M) int {
@@ -124,19 +126,19 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// removeLeftovers deletes test objects (names with Prefix) from /run/netns
-// and from the root namespace's links.
+// removeLeftovers deletes this process's test objects from /run/netns and
+// from the root namespace's links.
 func removeLeftovers() {
 	ns, _ := netns.Names()
 	for _, n := range ns {
-		if strings.HasPrefix(n, Prefix) {
+		if strings.Contains(n, ProcessPrefix()) {
 			netns.Delete(n)
 		}
 	}
 	if h, err := nl.NewHandle(vnetns.None()); err == nil {
 		if ls, err := nl.LinkList(h); err == nil {
 			for _, l := range ls {
-				if strings.HasPrefix(l.Attrs().Name, Prefix) {
+				if strings.Contains(l.Attrs().Name, ProcessPrefix()) {
 					h.LinkDel(l)
 				}
 			}

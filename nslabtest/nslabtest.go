@@ -21,6 +21,15 @@ import (
 // Prefix starts every kernel object name a test makes.
 const Prefix = names.TestPrefix
 
+// token is unique to this test process and follows Prefix in every name that
+// Name returns, so that the leak check of one test binary never mistakes
+// another's objects (go test runs packages in parallel) for its own.
+var token = names.Unique("", 4)
+
+// ProcessPrefix is Prefix plus this process's token: every name Name returns
+// starts with it.
+func ProcessPrefix() string { return Prefix + token }
+
 // CI reports whether the tests run in continuous integration (CI=true).
 func CI() bool { return os.Getenv("CI") == "true" }
 
@@ -37,14 +46,16 @@ func RequireRoot(tb testing.TB) {
 	tb.Skip("needs root: run as root, e.g. go test -exec sudo ./...")
 }
 
-// Name returns a unique name for a test object: Prefix plus random hex,
-// n bytes long in all (at most 15, to fit an interface name).
+// Name returns a unique name for a test object, n bytes long in all: the
+// ProcessPrefix followed by random hex. n = 15 fits an interface name; 12
+// fits a lab name.
 func Name(tb testing.TB, n int) string {
 	tb.Helper()
-	if n <= len(Prefix) || n > 64 {
-		tb.Fatalf("nslabtest.Name: bad length %d", n)
+	p := ProcessPrefix()
+	if n < len(p)+3 || n > 64 {
+		tb.Fatalf("nslabtest.Name: length %d is not in [%d, 64]", n, len(p)+3)
 	}
-	return names.Unique(Prefix, n-len(Prefix))
+	return names.Unique(p, n-len(p))
 }
 
 // NewNS returns a new, unnamed network namespace that lives until the test
