@@ -121,9 +121,11 @@ func Add(name string) error {
 }
 
 // Create creates the named namespace NAME and returns an open handle to it.
-// If setup is not nil it runs on the creating thread while that thread is
-// inside the new namespace (write sysctls, open sockets there); if it fails
-// the namespace is removed again. The caller must close the handle.
+// If setup is not nil it runs on the creating thread, inside the new
+// namespace, before the namespace gets its name: it can write sysctls, open
+// sockets there and mark the namespace, so that a named namespace is always
+// fully set up. If setup fails, nothing is left. The caller must close the
+// handle.
 func Create(name string, setup func(ns Handle) error) (Handle, error) {
 	if err := names.CheckNetNS(name); err != nil {
 		return vnetns.None(), &Error{"add", name, err}
@@ -141,14 +143,13 @@ func Create(name string, setup func(ns Handle) error) (Handle, error) {
 	}
 	unix.Close(fd)
 	h, err := nsthread.Unshare(func(ns Handle) error {
-		if err := unix.Mount(nsthread.ThreadNetNSPath(), p, "none", unix.MS_BIND, ""); err != nil {
-			return permHint(fmt.Errorf("bind mount %s: %w", p, err))
-		}
 		if setup != nil {
 			if err := setup(ns); err != nil {
-				unix.Unmount(p, unix.MNT_DETACH)
 				return err
 			}
+		}
+		if err := unix.Mount(nsthread.ThreadNetNSPath(), p, "none", unix.MS_BIND, ""); err != nil {
+			return permHint(fmt.Errorf("bind mount %s: %w", p, err))
 		}
 		return nil
 	})
