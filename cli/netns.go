@@ -97,11 +97,15 @@ status are the command's.`,
 		Args:               cobra.MinimumNArgs(2),
 		DisableFlagParsing: false,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			argv := dropDash(args[1:])
+			if len(argv) == 0 {
+				return fmt.Errorf("exec in netns %q: no command given: write 'nslab netns exec %s -- CMD [ARGS...]'", args[0], args[0])
+			}
 			t, err := nsexec.Named(args[0])
 			if err != nil {
 				return err
 			}
-			err = nsexec.Exec(t, args[1:], os.Environ())
+			err = nsexec.Exec(t, argv, os.Environ())
 			fmt.Fprintf(os.Stderr, "nslab: %v\n", err)
 			return &ExitError{Code: nsexec.ExitCode(err)}
 		},

@@ -53,11 +53,14 @@ func Do(ns vnetns.NsHandle, fn func() error) error {
 	return <-errc
 }
 
-// Unshare creates a new network namespace on a throwaway thread, runs fn in it
+// Unshare creates a new network namespace on a locked thread, runs fn in it
 // (fn may be nil) and returns a handle to the namespace, which the caller must
-// close. The thread is never returned to the scheduler: it dies with its
-// goroutine. The namespace lives while the handle (or any other reference,
-// such as a bind mount made by fn) does.
+// close. The thread is then put back in its own namespace and unlocked; if
+// that fails it stays locked and dies with its goroutine. (Relying on thread
+// death alone is not enough: when the goroutine happens to run on the main
+// thread, the runtime wedges that thread instead of ending it, and it would
+// stay in the new namespace, keeping it alive.) The namespace lives while the
+// handle (or any other reference, such as a bind mount made by fn) does.
 func Unshare(fn func(ns vnetns.NsHandle) error) (vnetns.NsHandle, error) {
 	type result struct {
 		h   vnetns.NsHandle
@@ -65,22 +68,37 @@ func Unshare(fn func(ns vnetns.NsHandle) error) (vnetns.NsHandle, error) {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		runtime.LockOSThread()
+		origin, err := openThreadNetNS()
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{vnetns.None(), err}
+			return
+		}
+		defer origin.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{vnetns.None(), fmt.Errorf("unshare network namespace: %w", err)}
 			return
 		}
 		h, err := openThreadNetNS()
+		if err == nil && fn != nil {
+			if err = fn(h); err != nil {
+				h.Close()
+			}
+		}
+		if rerr := unix.Setns(int(origin), unix.CLONE_NEWNET); rerr != nil {
+			// Poisoned: stay locked, the thread ends with this goroutine.
+			if err == nil {
+				h.Close()
+			}
+			ch <- result{vnetns.None(), fmt.Errorf("restore netns: %w (thread discarded)", rerr)}
+			return
+		}
+		runtime.UnlockOSThread()
 		if err != nil {
 			ch <- result{vnetns.None(), err}
 			return
-		}
-		if fn != nil {
-			if err := fn(h); err != nil {
-				h.Close()
-				ch <- result{vnetns.None(), err}
-				return
-			}
 		}
 		ch <- result{h, nil}
 	}()

@@ -1,0 +1,395 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nslab/nslab/internal/nl"
+	"github.com/nslab/nslab/ipaddr"
+	"github.com/nslab/nslab/iproute"
+	"github.com/nslab/nslab/netdev"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/sysctl"
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+)
+
+// Progress receives the progress of a long operation: a phase ("netns",
+// "links", "config", ...), how much of it is done and its total.
+type Progress func(phase string, done, total int)
+
+// nsh is an open namespace with its netlink handle.
+type nsh struct {
+	ns vnetns.NsHandle
+	h  *netlink.Handle
+}
+
+// session holds the handles of one apply or down, closed together at its end.
+type session struct {
+	lab      string
+	progress Progress
+	rootNS   vnetns.NsHandle
+	root     *netlink.Handle
+
+	mu  sync.Mutex
+	nss map[string]*nsh
+
+	steps   atomic.Int64
+	crashAt int64 // test hook: SIGKILL ourselves at this step (NSLAB_CRASH_AT)
+}
+
+func newSession(lab string, progress Progress) (*session, error) {
+	s := &session{lab: lab, progress: progress, nss: map[string]*nsh{}}
+	if v := os.Getenv("NSLAB_CRASH_AT"); v != "" {
+		s.crashAt, _ = strconv.ParseInt(v, 10, 64)
+	}
+	var err error
+	s.rootNS, err = callerNS()
+	if err != nil {
+		return nil, err
+	}
+	s.root, err = nl.NewHandle(s.rootNS)
+	if err != nil {
+		s.rootNS.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// callerNS opens the network namespace of the calling thread.
+func callerNS() (vnetns.NsHandle, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	h, err := netns.OpenPath("/proc/thread-self/ns/net")
+	if err != nil {
+		return vnetns.None(), fmt.Errorf("open the caller's network namespace: %w", err)
+	}
+	return h, nil
+}
+
+func (s *session) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.nss {
+		n.h.Close()
+		n.ns.Close()
+	}
+	s.nss = map[string]*nsh{}
+	s.root.Close()
+	s.rootNS.Close()
+}
+
+// step counts one unit of work; the crash hook kills the process at the
+// chosen step to prove that any interruption converges.
+func (s *session) step() {
+	if n := s.steps.Add(1); s.crashAt > 0 && n == s.crashAt {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+}
+
+func (s *session) report(phase string, done, total int) {
+	if s.progress != nil {
+		s.progress(phase, done, total)
+	}
+}
+
+// get returns the handles of namespace name ("" = the caller's), opening
+// and caching them.
+func (s *session) get(name string) (*nsh, error) {
+	if name == "" {
+		return &nsh{s.rootNS, s.root}, nil
+	}
+	s.mu.Lock()
+	n := s.nss[name]
+	s.mu.Unlock()
+	if n != nil {
+		return n, nil
+	}
+	ns, err := netns.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	h, err := nl.NewHandle(ns)
+	if err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("netns %q: %w", name, err)
+	}
+	n = &nsh{ns, h}
+	s.mu.Lock()
+	if old := s.nss[name]; old != nil {
+		s.mu.Unlock()
+		h.Close()
+		ns.Close()
+		return old, nil
+	}
+	s.nss[name] = n
+	s.mu.Unlock()
+	return n, nil
+}
+
+func (s *session) forget(name string) {
+	s.mu.Lock()
+	n := s.nss[name]
+	delete(s.nss, name)
+	s.mu.Unlock()
+	if n != nil {
+		n.h.Close()
+		n.ns.Close()
+	}
+}
+
+// workers is how many namespaces are worked on at once. Namespace creation
+// scales with CPUs; link creation is serialised by the kernel's RTNL lock.
+func workers() int { return max(2, runtime.GOMAXPROCS(0)) }
+
+// parallel runs fn for each item with a bounded number of goroutines,
+// reporting progress, and stops at the first error.
+func parallel[T any](ctx context.Context, s *session, phase string, items []T, limit int, fn func(T) error) error {
+	if len(items) == 0 {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	var done atomic.Int64
+	total := len(items)
+	s.report(phase, 0, total)
+	for _, it := range items {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			if err := fn(it); err != nil {
+				return err
+			}
+			s.step()
+			d := done.Add(1)
+			if d == int64(total) || d%64 == 0 {
+				s.report(phase, int(d), total)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// createNode makes the namespace of a node or switch: named, marked as the
+// lab's (lo's alias), lo up, sysctls written, IPv6 quieted, and for a
+// switch its bridge; all on the creating thread before the name appears.
+func (s *session) createNode(n *NodeModel) (uint64, error) {
+	var h *netlink.Handle
+	ns, err := netns.Create(n.NS, func(vnetns.NsHandle) error {
+		var err error
+		if h, err = nl.NewHandle(vnetns.None()); err != nil {
+			return err
+		}
+		lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}
+		if err := h.LinkSetAlias(lo, Mark(s.lab)); err != nil {
+			return fmt.Errorf("mark lo: %w", err)
+		}
+		if err := h.LinkSetUp(lo); err != nil {
+			return fmt.Errorf("set lo up: %w", err)
+		}
+		for _, kv := range nodeSysctls(n) {
+			if err := sysctl.Write(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		if n.Switch {
+			if err := netdev.AddBridge(h, n.Bridge, netdev.BridgeOptions{MTU: n.MTU, Up: true, Alias: Mark(s.lab)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if h != nil {
+			h.Close()
+		}
+		if errors.Is(err, fs.ErrExist) {
+			return 0, fmt.Errorf("%s %q: %w (a namespace of that name exists and is not this lab's: remove it or rename the lab)", kind(n), n.Name, err)
+		}
+		return 0, fmt.Errorf("%s %q: %w", kind(n), n.Name, err)
+	}
+	var st unix.Stat_t
+	unix.Fstat(int(ns), &st)
+	s.mu.Lock()
+	s.nss[n.NS] = &nsh{ns, h}
+	s.mu.Unlock()
+	return st.Ino, nil
+}
+
+// nodeSysctls are the sysctls written when a namespace is created: IPv6
+// made quiet and instant (a namespace without IPv6 addresses gets none at
+// all, so that a big lab is not flooded by autoconfiguration; one with IPv6
+// skips duplicate address detection and router solicitation), then the
+// node's own sysctls that do not name an interface.
+func nodeSysctls(n *NodeModel) [][2]string {
+	var kv [][2]string
+	if n.Switch || !n.IPv6 {
+		kv = append(kv, [2]string{"net.ipv6.conf.all.disable_ipv6", "1"}, [2]string{"net.ipv6.conf.default.disable_ipv6", "1"})
+	} else {
+		for _, c := range []string{"all", "default"} {
+			kv = append(kv,
+				[2]string{"net.ipv6.conf." + c + ".accept_dad", "0"},
+				[2]string{"net.ipv6.conf." + c + ".dad_transmits", "0"},
+				[2]string{"net.ipv6.conf." + c + ".router_solicitations", "0"})
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(n.Sysctls)) {
+		if !ifSysctl(k) {
+			kv = append(kv, [2]string{k, n.Sysctls[k]})
+		}
+	}
+	return kv
+}
+
+// addLink creates a veth pair with each end born in its namespace and up;
+// a switch end is born enslaved to its bridge.
+func (s *session) addLink(l *LinkModel) error {
+	a, b := l.Ends[0], l.Ends[1]
+	na, err := s.get(a.NS)
+	if err != nil {
+		return err
+	}
+	nb, err := s.get(b.NS)
+	if err != nil {
+		return err
+	}
+	err = netdev.AddVeth(nb.h,
+		netdev.End{Name: b.If, MTU: l.MTU, Master: b.Master, Up: true, Alias: Mark(s.lab)},
+		netdev.End{NS: na.ns, Name: a.If, MTU: l.MTU, Up: true, Alias: Mark(s.lab)},
+		na.h)
+	if err != nil {
+		return fmt.Errorf("link %s: %w", l, err)
+	}
+	return nil
+}
+
+// configure applies one node's changes.
+func (s *session) configure(c *NodeConfig) error {
+	n, err := s.get(c.Node.NS)
+	if err != nil {
+		return err
+	}
+	where := fmt.Sprintf("%s %q", kind(c.Node), c.Node.Name)
+	if c.BridgeMTU != 0 {
+		if err := netdev.SetMTU(n.h, c.Node.Bridge, c.BridgeMTU); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	if len(c.Sysctls) > 0 {
+		for _, k := range slices.Sorted(maps.Keys(c.Sysctls)) {
+			if err := sysctl.Set(n.ns, k, c.Sysctls[k]); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+		}
+	}
+	for _, i := range slices.Sorted(maps.Keys(c.MTU)) {
+		if err := netdev.SetMTU(n.h, i, c.MTU[i]); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	for _, i := range slices.Sorted(maps.Keys(c.DelAddrs)) {
+		for _, a := range c.DelAddrs[i] {
+			if err := ipaddr.Del(n.h, i, a); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+		}
+	}
+	for _, r := range c.DelRoutes {
+		if err := iproute.Del(n.h, iproute.Route{To: r.To, Via: r.Via, Dev: r.Dev}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: route %s: %w", where, r, err)
+		}
+	}
+	for _, i := range slices.Sorted(maps.Keys(c.AddAddrs)) {
+		for _, a := range c.AddAddrs[i] {
+			if err := ipaddr.Replace(n.h, i, a, ipaddr.Options{NoDAD: true}); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+		}
+	}
+	for _, r := range c.AddRoutes {
+		if err := iproute.Replace(n.h, iproute.Route{To: r.To, Via: r.Via, Dev: r.Dev}); err != nil {
+			return fmt.Errorf("%s: route %s: %w", where, r, err)
+		}
+	}
+	return nil
+}
+
+// moveHostDev moves a host device into a switch's namespace and enslaves it.
+func (s *session) moveHostDev(n *NodeModel) error {
+	sw, err := s.get(n.NS)
+	if err != nil {
+		return err
+	}
+	if err := netdev.Move(s.root, n.HostDev, sw.ns, ""); err != nil {
+		return fmt.Errorf("switch %q: host device %q: %w", n.Name, n.HostDev, err)
+	}
+	if err := netdev.SetMaster(sw.h, n.HostDev, n.Bridge); err != nil {
+		return fmt.Errorf("switch %q: host device %q: %w", n.Name, n.HostDev, err)
+	}
+	if err := netdev.SetUp(sw.h, n.HostDev); err != nil {
+		return fmt.Errorf("switch %q: host device %q: %w", n.Name, n.HostDev, err)
+	}
+	return nil
+}
+
+// returnHostDev moves a switch's host device back to the root namespace.
+func (s *session) returnHostDev(n *NodeModel) error {
+	sw, err := s.get(n.NS)
+	if err != nil {
+		return err
+	}
+	if _, err := netdev.Get(sw.h, n.HostDev); errors.Is(err, netdev.ErrNotFound) {
+		return nil
+	}
+	if err := netdev.Move(sw.h, n.HostDev, s.rootNS, ""); err != nil {
+		return fmt.Errorf("switch %q: return host device %q: %w", n.Name, n.HostDev, err)
+	}
+	return nil
+}
+
+// waitLinksGone waits until the named links of the root namespace are gone
+// (they vanish asynchronously with the namespace of their peer).
+func (s *session) waitLinksGone(ctx context.Context, names []string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	delay := time.Millisecond
+	for _, name := range names {
+		for {
+			_, err := s.root.LinkByName(name)
+			if err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("link %q in the root namespace did not go away", name)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, 50*time.Millisecond)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,501 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nslab/nslab/lab/topo"
+	"github.com/nslab/nslab/netdev"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/nsexec"
+)
+
+// Options tune Up and Down. The zero value is the default.
+type Options struct {
+	// DryRun makes Up compute and return the plan without changing anything.
+	DryRun bool
+	// Progress, if set, receives progress reports.
+	Progress Progress
+	// Waiting, if set, is called once when another nslab holds the lab's
+	// lock and this call waits for it.
+	Waiting func()
+	// NoWait makes Down return once the names are gone, without waiting for
+	// the kernel to free the namespaces.
+	NoWait bool
+	// Log, if set, receives notes (plain lines) worth showing a user.
+	Log func(string)
+	// OnPlan, if set, is called with Up's plan before it is applied.
+	OnPlan func(*Plan)
+}
+
+func (o *Options) logf(format string, args ...any) {
+	if o.Log != nil {
+		o.Log(fmt.Sprintf(format, args...))
+	}
+}
+
+// Result is what Up did.
+type Result struct {
+	Plan  *Plan
+	Model *Model
+	// Failed lists the run commands that exited within a moment of their
+	// start, with their log files.
+	Failed []ProcFailure
+}
+
+// ProcFailure is a node's run command that failed to start or exited at once.
+type ProcFailure struct {
+	Node string
+	Argv []string
+	Log  string
+	Err  error
+}
+
+func (f ProcFailure) Error() string {
+	return fmt.Sprintf("node %q: run %q: %v (log: %s)", f.Node, strings.Join(f.Argv, " "), f.Err, f.Log)
+}
+
+// Up brings the lab described by spec up, or, when it runs already, applies
+// only the difference between its running model and spec: nodes that do not
+// change keep their namespace and their processes. A first Up that fails
+// removes everything it made. An Up whose predecessor was interrupted
+// (killed) rebuilds the lab from scratch.
+func Up(ctx context.Context, spec *topo.Spec, o Options) (*Result, error) {
+	want, err := NewModel(spec)
+	if err != nil {
+		return nil, err
+	}
+	if abs, err := filepath.Abs(spec.File); err == nil && spec.File != "" && spec.File != DemoFile {
+		want.File = abs
+	}
+	unlock, err := lock(ctx, spec.Name, o.Waiting)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := loadState(spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil && (st.Dirty || st.Model == nil) {
+		o.logf("lab %s: the last change was interrupted; removing what it left and building again", spec.Name)
+		if o.DryRun {
+			p := NewPlan(nil, want)
+			if o.OnPlan != nil {
+				o.OnPlan(p)
+			}
+			return &Result{Plan: p, Model: want}, nil
+		}
+		if err := down(ctx, st, o); err != nil {
+			return nil, err
+		}
+		st = nil
+	}
+	var old *Model
+	if st != nil {
+		old = st.Model
+	}
+	plan := NewPlan(old, want)
+	res := &Result{Plan: plan, Model: want}
+	if o.OnPlan != nil {
+		o.OnPlan(plan)
+	}
+	if o.DryRun || plan.Empty() {
+		return res, nil
+	}
+	if st == nil {
+		if err := preflight(want); err != nil {
+			return nil, err
+		}
+		st = &State{Version: stateVersion, Lab: spec.Name, Owned: map[string]uint64{}, Created: time.Now().UTC()}
+	}
+	st.File = want.File
+	failed, err := apply(ctx, st, plan, want, o)
+	res.Failed = failed
+	if err != nil && plan.Fresh {
+		// Nothing half-made: a first up that failed removes its work.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if derr := down(cctx, st, Options{NoWait: false}); derr != nil {
+			err = errors.Join(err, fmt.Errorf("undo: %w", derr))
+		}
+		return res, err
+	}
+	if err == nil {
+		evs := planEvents(plan)
+		kind := "lab-changed"
+		if plan.Fresh {
+			kind = "lab-up"
+			os.Remove(EventsPath(spec.Name))
+		}
+		appendEvents(spec.Name, append([]Event{{Kind: kind, Detail: fmt.Sprintf("%d nodes, %d links", len(want.Nodes), len(want.Links))}}, evs...))
+	}
+	if err != nil {
+		return res, fmt.Errorf("%w\nthe lab is partly changed: run 'nslab up' again (it rebuilds the lab) or 'nslab down %s'", err, spec.Name)
+	}
+	return res, nil
+}
+
+// preflight checks, before a first up creates anything, that no name the
+// lab needs is taken by something else.
+func preflight(m *Model) error {
+	var errs []error
+	for _, n := range m.sortedNodes() {
+		if _, err := os.Lstat(netns.Path(n.NS)); err == nil {
+			errs = append(errs, fmt.Errorf("%s %q: netns %q exists already and is not this lab's: remove it or rename the lab", kind(n), n.Name, n.NS))
+		}
+	}
+	root, err := newSession(m.Name, nil)
+	if err != nil {
+		return err
+	}
+	defer root.close()
+	for _, name := range slicesSorted(m.Host.Ifs) {
+		if _, err := netdev.Get(root.root, name); err == nil {
+			errs = append(errs, fmt.Errorf("host interface %q exists already in the root namespace: pick another name", name))
+		}
+	}
+	for _, n := range m.sortedNodes() {
+		if n.HostDev != "" {
+			if _, err := netdev.Get(root.root, n.HostDev); err != nil {
+				errs = append(errs, fmt.Errorf("switch %q: host device %q: %w", n.Name, n.HostDev, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]ProcFailure, error) {
+	s, err := newSession(st.Lab, o.Progress)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	// The ownership record comes first: whatever happens next, down and
+	// cleanup know what may exist.
+	st.Dirty = true
+	for _, n := range p.AddNodes {
+		if _, ok := st.Owned[n.NS]; !ok {
+			st.Owned[n.NS] = 0
+		}
+	}
+	for name := range want.Host.Ifs {
+		if !slices.Contains(st.RootLinks, name) {
+			st.RootLinks = append(st.RootLinks, name)
+		}
+	}
+	if err := st.save(); err != nil {
+		return nil, err
+	}
+	s.step()
+
+	// Processes of removed nodes and of nodes whose commands change stop first.
+	for _, n := range p.DelNodes {
+		stopProcs(st.Procs[n.Name])
+		delete(st.Procs, n.Name)
+	}
+	for _, c := range p.Configs {
+		if c.Restart {
+			stopProcs(st.Procs[c.Node.Name])
+			delete(st.Procs, c.Node.Name)
+		}
+	}
+	for _, l := range p.DelLinks {
+		n, err := s.get(l.Ends[0].NS)
+		if err != nil {
+			return nil, err
+		}
+		if err := netdev.Delete(n.h, l.Ends[0].If); err != nil && !errors.Is(err, netdev.ErrNotFound) {
+			return nil, fmt.Errorf("link %s: %w", l, err)
+		}
+		if l.Ends[0].NS == "" {
+			p.RootEndsGone = append(p.RootEndsGone, l.Ends[0].If)
+		}
+		if l.Ends[1].NS == "" {
+			p.RootEndsGone = append(p.RootEndsGone, l.Ends[1].If)
+		}
+		s.step()
+	}
+	for _, n := range p.DelNodes {
+		if n.HostDev != "" {
+			if err := s.returnHostDev(n); err != nil {
+				return nil, err
+			}
+		}
+		s.forget(n.NS)
+		if err := deleteOwned(n.NS, st.Owned[n.NS], st.Lab); err != nil {
+			return nil, err
+		}
+		delete(st.Owned, n.NS)
+		s.step()
+	}
+	if err := s.waitLinksGone(ctx, p.RootEndsGone); err != nil {
+		return nil, err
+	}
+	var inoMu = make(chan struct{}, 1)
+	err = parallel(ctx, s, "namespaces", p.AddNodes, workers(), func(n *NodeModel) error {
+		ino, err := s.createNode(n)
+		if err != nil {
+			return err
+		}
+		inoMu <- struct{}{}
+		st.Owned[n.NS] = ino
+		<-inoMu
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.save(); err != nil {
+		return nil, err
+	}
+	for _, n := range p.AddNodes {
+		if n.HostDev != "" {
+			if err := s.moveHostDev(n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := parallel(ctx, s, "links", p.AddLinks, 2, s.addLink); err != nil {
+		return nil, err
+	}
+	if err := parallel(ctx, s, "config", p.Configs, workers()*2, s.configure); err != nil {
+		return nil, err
+	}
+	var failed []ProcFailure
+	if st.Procs == nil {
+		st.Procs = map[string][]Proc{}
+	}
+	for _, c := range p.Configs {
+		if c.Restart && len(c.Node.Run) > 0 {
+			procs, f := startProcs(st.Lab, c.Node)
+			st.Procs[c.Node.Name] = procs
+			failed = append(failed, f...)
+		}
+	}
+	failed = append(failed, watchProcs(st.Procs, 300*time.Millisecond)...)
+	st.Model = want
+	st.Dirty = false
+	for ns := range st.Owned {
+		if !slices.Contains(want.Namespaces(), ns) {
+			delete(st.Owned, ns)
+		}
+	}
+	st.RootLinks = slicesSorted(want.Host.Ifs)
+	if err := st.save(); err != nil {
+		return failed, err
+	}
+	return failed, nil
+}
+
+// deleteOwned removes the name of a namespace if it is the lab's: its inode
+// is the recorded one, or (inode not yet recorded) it carries the lab's
+// mark. A plain file left by an interrupted create is removed too.
+func deleteOwned(name string, ino uint64, lab string) error {
+	st, err := os.Lstat(netns.Path(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !netns.Exists(name) {
+		// A plain file: an add interrupted between creating the name and
+		// mounting the namespace on it.
+		if st.Mode().IsRegular() && st.Size() == 0 {
+			return os.Remove(netns.Path(name))
+		}
+		return nil
+	}
+	if !owned(name, ino, lab) {
+		return nil
+	}
+	if err := netns.Delete(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func owned(name string, ino uint64, lab string) bool {
+	var st syscall.Stat_t
+	if err := syscall.Stat(netns.Path(name), &st); err != nil {
+		return false
+	}
+	if ino != 0 {
+		return st.Ino == ino
+	}
+	return markOf(name) == Mark(lab)
+}
+
+// markOf returns the alias of lo in the named namespace.
+func markOf(name string) string {
+	s, err := newSession("", nil)
+	if err != nil {
+		return ""
+	}
+	defer s.close()
+	n, err := s.get(name)
+	if err != nil {
+		return ""
+	}
+	lo, err := n.h.LinkByIndex(1)
+	if err != nil {
+		return ""
+	}
+	return lo.Attrs().Alias
+}
+
+func slicesSorted[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Down removes a lab: its processes, its namespaces (and with them every
+// veth and bridge) and its state. By default it returns once the kernel has
+// freed the namespaces, so that every name can be reused at once.
+func Down(ctx context.Context, lab string, o Options) error {
+	unlock, err := lock(ctx, lab, o.Waiting)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := loadState(lab)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return fmt.Errorf("lab %q: %w (see 'nslab list')", lab, ErrNoLab)
+	}
+	return down(ctx, st, o)
+}
+
+// ErrNoLab is returned for a lab that does not run on this machine.
+var ErrNoLab = errors.New("no such lab")
+
+func down(ctx context.Context, st *State, o Options) error {
+	s, err := newSession(st.Lab, o.Progress)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	for _, ps := range st.Procs {
+		stopProcs(ps)
+	}
+	st.Procs = nil
+	stopMarked(st.Lab) // processes a crash kept from being recorded
+	if st.Model != nil {
+		for _, n := range st.Model.sortedNodes() {
+			if n.HostDev != "" && netns.Exists(n.NS) && owned(n.NS, st.Owned[n.NS], st.Lab) {
+				if err := s.returnHostDev(n); err != nil {
+					o.logf("%v", err)
+				}
+			}
+		}
+	}
+	names := slicesSorted(st.Owned)
+	var w *freeWaiter
+	if !o.NoWait {
+		w, err = newFreeWaiter(s)
+		if err != nil {
+			o.logf("not waiting for the kernel to free the namespaces: %v", err)
+		}
+	}
+	var errs []error
+	var deleted []string
+	s.report("delete", 0, len(names))
+	for i, name := range names {
+		if !netns.Exists(name) {
+			deleteOwned(name, st.Owned[name], st.Lab) // a stale plain file, if any
+			continue
+		}
+		if !owned(name, st.Owned[name], st.Lab) {
+			o.logf("netns %s is not this lab's (its identity changed): left alone", name)
+			continue
+		}
+		if w != nil {
+			w.watch(name)
+		}
+		if err := netns.Delete(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		deleted = append(deleted, name)
+		s.step()
+		if (i+1)%256 == 0 {
+			s.report("delete", i+1, len(names))
+		}
+	}
+	s.report("delete", len(names), len(names))
+	if err := errors.Join(errs...); err != nil {
+		st.save()
+		return err
+	}
+	if err := removeState(st.Lab); err != nil {
+		return err
+	}
+	appendEvents(st.Lab, []Event{{Kind: "lab-down", Detail: fmt.Sprintf("%d namespaces removed", len(deleted))}})
+	if w != nil {
+		s.report("free", 0, len(deleted))
+		if err := w.wait(ctx, 60*time.Second); err != nil {
+			return fmt.Errorf("lab %q: %w", st.Lab, err)
+		}
+		s.report("free", len(deleted), len(deleted))
+	}
+	return s.waitLinksGone(ctx, st.RootLinks)
+}
+
+// Exec runs argv in a node of a running lab like `ip netns exec`, replacing
+// the calling process; it returns only on failure.
+func Exec(lab, node string, argv []string) error {
+	t, err := target(lab, node)
+	if err != nil {
+		return err
+	}
+	return nsexec.Exec(t, argv, os.Environ())
+}
+
+// Command returns a command that runs argv in a node of a running lab.
+func Command(ctx context.Context, lab, node string, argv ...string) (*execCmd, error) {
+	t, err := target(lab, node)
+	if err != nil {
+		return nil, err
+	}
+	return nsexec.Command(ctx, t, argv...), nil
+}
+
+func target(lab, node string) (nsexec.Target, error) {
+	st, err := loadState(lab)
+	if err != nil {
+		return nsexec.Target{}, err
+	}
+	if st == nil || st.Model == nil {
+		return nsexec.Target{}, fmt.Errorf("lab %q: %w (see 'nslab list')", lab, ErrNoLab)
+	}
+	n := st.Model.Nodes[node]
+	if n == nil {
+		return nsexec.Target{}, fmt.Errorf("lab %q has no node or switch %q (nodes: %s)", lab, node, strings.Join(slicesSorted(st.Model.Nodes), ", "))
+	}
+	return nsexec.Named(n.NS)
+}
+
+func nodeNames(m *Model) []string {
+	var out []string
+	for _, n := range m.sortedNodes() {
+		if !n.Switch {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}

@@ -1,0 +1,281 @@
+package lab_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/lab/topo"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/nslabtest"
+	"github.com/nslab/nslab/nslabtest/labtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(nslabtest.Main(m)) }
+
+// parse parses a topology and gives it a unique test name.
+func parse(t *testing.T, y string) *topo.Spec {
+	t.Helper()
+	spec, err := topo.Parse([]byte(y), t.Name()+".yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Name = nslabtest.Name(t, topo.MaxLabName)
+	return spec
+}
+
+func ino(t *testing.T, ns string) uint64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(netns.Path(ns), &st); err != nil {
+		t.Fatalf("stat netns %s: %v", ns, err)
+	}
+	return st.Ino
+}
+
+func check(t *testing.T, name string, wantProbes int) *lab.Report {
+	t.Helper()
+	rep, err := lab.Check(t.Context(), name, lab.CheckOptions{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatalf("check %s: %v", name, err)
+	}
+	if !rep.OK() || (wantProbes > 0 && len(rep.Probes) != wantProbes) {
+		for _, p := range rep.Probes {
+			if !p.Pass {
+				t.Logf("failed: %+v", p)
+			}
+		}
+		t.Fatalf("check %s: %d probes, %d failed (want %d probes, none failed)", name, len(rep.Probes), rep.Failed, wantProbes)
+	}
+	return rep
+}
+
+func TestDemoUpCheckDown(t *testing.T) {
+	nslabtest.RequireRoot(t)
+	spec, err := lab.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Name = nslabtest.Name(t, topo.MaxLabName)
+	// The demo's host end has a fixed name; give it a test name.
+	renameHostEnds(t, spec)
+	hostIf := spec.Host.Interfaces[0]
+	labtest.Up(t, spec)
+	for _, n := range []string{"r1", "h1", "h2", "h3", "lan1"} {
+		if !netns.Exists(spec.NetNSName(n)) {
+			t.Errorf("netns %s missing after up", spec.NetNSName(n))
+		}
+	}
+	// iproute2 sees the lab's namespaces and their devices.
+	out, err := exec.Command("ip", "-n", spec.NetNSName("h1"), "-br", "addr", "show", "eth0").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "198.18.1.2/24") || !strings.Contains(string(out), "fd00:1::2/64") {
+		t.Errorf("ip -n %s addr: %v\n%s", spec.NetNSName("h1"), err, out)
+	}
+	// h1, h2, h3 and r1 reach each other over IPv4 and IPv6 through r1.
+	check(t, spec.Name, 0)
+	if err := lab.Down(t.Context(), spec.Name, lab.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"r1", "h1", "h2", "h3", "lan1"} {
+		if _, err := os.Lstat(netns.Path(spec.NetNSName(n))); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("netns %s still there after down: %v", spec.NetNSName(n), err)
+		}
+	}
+	if out, _ := exec.Command("ip", "link", "show", hostIf.Name).CombinedOutput(); !strings.Contains(string(out), "does not exist") {
+		t.Errorf("host end %s still there after down:\n%s", hostIf.Name, out)
+	}
+	if _, err := os.Stat(filepath.Join(lab.StateDir, spec.Name)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("state of %s still there after down", spec.Name)
+	}
+}
+
+const twoHosts = `
+name: x
+nodes:
+  a:
+    interfaces: {eth0: {addresses: [198.18.0.1/24, "fd00:a::1/64"]}}
+    run: ["sleep 300"]
+  b:
+    interfaces: {eth0: {addresses: [198.18.0.2/24, "fd00:a::2/64"]}}
+links:
+  - endpoints: [a:eth0, b:eth0]
+`
+
+func TestUpAgainChangesOnlyTheDifference(t *testing.T) {
+	spec := parse(t, twoHosts)
+	labtest.Up(t, spec)
+	inoA, inoB := ino(t, spec.NetNSName("a")), ino(t, spec.NetNSName("b"))
+	st1, err := lab.GetStatus(spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := st1.Nodes[0].Procs[0].PID
+	if !st1.Nodes[0].Procs[0].Running {
+		t.Fatalf("run command of a not running: %+v", st1.Nodes[0].Procs)
+	}
+
+	// Unchanged: nothing to do.
+	res, err := lab.Up(t.Context(), spec, lab.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Plan.Empty() {
+		t.Fatalf("up on an unchanged lab planned:\n%s", res.Plan)
+	}
+
+	// Changed: b gets a new address, c is added behind b.
+	y := strings.Replace(twoHosts, "198.18.0.2/24", "198.18.0.3/24", 1) + "  - endpoints: [b:eth1, c:eth0]\n"
+	y = strings.Replace(y, "  b:\n", "  c:\n    interfaces: {eth0: {addresses: [198.18.5.2/24]}}\n  b:\n", 1)
+	y = strings.Replace(y, "links:", "links:", 1)
+	y = strings.Replace(y, `"fd00:a::2/64"]}}`, `"fd00:a::2/64"]}, eth1: {addresses: [198.18.5.1/24]}}`, 1)
+	spec2, err := topo.Parse([]byte(y), "changed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec2.Name = spec.Name
+	dry, err := lab.Up(t.Context(), spec2, lab.Options{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dry.Plan.AddNodes) != 1 || len(dry.Plan.AddLinks) != 1 || len(dry.Plan.DelNodes) != 0 {
+		t.Fatalf("dry run plan:\n%s", dry.Plan)
+	}
+	if netns.Exists(spec.NetNSName("c")) {
+		t.Fatal("dry run created node c")
+	}
+	if _, err := lab.Up(t.Context(), spec2, lab.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ino(t, spec.NetNSName("a")); got != inoA {
+		t.Errorf("node a was recreated (inode %d -> %d) though it did not change", inoA, got)
+	}
+	if got := ino(t, spec.NetNSName("b")); got != inoB {
+		t.Errorf("node b was recreated (inode %d -> %d); only its address changed", inoB, got)
+	}
+	st2, err := lab.GetStatus(spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := st2.Nodes[0].Procs[0]; p.PID != pid || !p.Running {
+		t.Errorf("process of unchanged node a: pid %d running %v, want pid %d running", p.PID, p.Running, pid)
+	}
+	out, _ := exec.Command("ip", "-n", spec.NetNSName("b"), "-br", "-4", "addr", "show", "eth0").CombinedOutput()
+	if !strings.Contains(string(out), "198.18.0.3/24") || strings.Contains(string(out), "198.18.0.2/24") {
+		t.Errorf("b's address after change:\n%s", out)
+	}
+	check(t, spec.Name, 0)
+}
+
+func TestBadInputCreatesNothing(t *testing.T) {
+	nslabtest.RequireRoot(t)
+	// A namespace of the lab's name exists and is not the lab's.
+	spec := parse(t, twoHosts)
+	if err := netns.Add(spec.NetNSName("b")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Delete(spec.NetNSName("b")) })
+	_, err := lab.Up(t.Context(), spec, lab.Options{})
+	if err == nil || !strings.Contains(err.Error(), "exists already and is not this lab's") {
+		t.Fatalf("up over a foreign namespace: %v", err)
+	}
+	if netns.Exists(spec.NetNSName("a")) {
+		t.Error("failed up left node a behind")
+	}
+	if _, err := os.Stat(filepath.Join(lab.StateDir, spec.Name, "state.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("failed up left state behind")
+	}
+	// down and cleanup leave the foreign namespace alone.
+	if _, err := lab.Cleanup(t.Context(), lab.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if !netns.Exists(spec.NetNSName("b")) {
+		t.Error("cleanup removed a namespace nslab did not make")
+	}
+}
+
+func TestRunCommandFailureReported(t *testing.T) {
+	spec := parse(t, strings.Replace(twoHosts, `run: ["sleep 300"]`, `run: ["nslt-no-such-command"]`, 1))
+	t.Cleanup(func() { lab.Down(context.WithoutCancel(t.Context()), spec.Name, lab.Options{}) })
+	res, err := lab.Up(t.Context(), spec, lab.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failed) != 1 || !strings.Contains(res.Failed[0].Error(), "log: ") {
+		t.Fatalf("failed run command not reported: %v", res.Failed)
+	}
+	b, _ := os.ReadFile(res.Failed[0].Log)
+	if !strings.Contains(string(b), "nslt-no-such-command") {
+		t.Errorf("log %s does not name the command:\n%s", res.Failed[0].Log, b)
+	}
+	// The lab is consistent: both nodes up and reachable.
+	check(t, spec.Name, 0)
+}
+
+func TestConcurrentUpWaits(t *testing.T) {
+	spec := parse(t, twoHosts)
+	t.Cleanup(func() { lab.Down(context.WithoutCancel(t.Context()), spec.Name, lab.Options{}) })
+	errs := make(chan error, 2)
+	waited := make(chan struct{}, 2)
+	for range 2 {
+		go func() {
+			_, err := lab.Up(t.Context(), spec, lab.Options{Waiting: func() { waited <- struct{}{} }})
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent up: %v", err)
+		}
+	}
+	if len(waited) == 0 {
+		t.Log("the two ups did not overlap (the lock was not contended)")
+	}
+	check(t, spec.Name, 0)
+}
+
+func TestExamples(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*.yaml")
+	if len(files) < 3 {
+		t.Fatalf("examples: %v", files)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			spec, err := topo.Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec.Name = nslabtest.Name(t, topo.MaxLabName)
+			renameHostEnds(t, spec)
+			labtest.Up(t, spec)
+			rep := check(t, spec.Name, 0)
+			t.Logf("%s: %d probes passed in %v", f, rep.Passed, rep.Elapsed)
+		})
+	}
+}
+
+// renameHostEnds gives the root-namespace ends of spec unique test names.
+func renameHostEnds(t *testing.T, spec *topo.Spec) {
+	t.Helper()
+	for _, i := range spec.Host.Interfaces {
+		old := i.Name
+		i.Name = nslabtest.Name(t, 15)
+		for _, l := range spec.Links {
+			for _, e := range l.Endpoints {
+				if e.Kind == topo.EndpointHost && e.Interface == old {
+					e.Interface = i.Name
+				}
+			}
+		}
+	}
+}
+
+var _ = fmt.Sprint
