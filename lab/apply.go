@@ -393,3 +393,30 @@ func (s *session) waitLinksGone(ctx context.Context, names []string) error {
 	}
 	return nil
 }
+
+// raiseNeighLimits makes room in the kernel's neighbour tables for a big
+// lab. The ARP and NDP tables are shared by every namespace and their
+// limits (gc_thresh1-3, 128/512/1024 by default) exist only in the initial
+// namespace: a star of a hundred hosts talking to each other overflows them
+// ("neighbor table overflow!") and packets are dropped. Like Mininet, nslab
+// raises the limits (never lowers them) when a lab needs more.
+func raiseNeighLimits(nodes int, logf func(string, ...any)) {
+	if nodes < 32 {
+		return
+	}
+	need := min(nodes*nodes, 1<<20)
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		for i, v := range []int{need / 8, need / 2, need} {
+			key := fmt.Sprintf("net.%s.neigh.default.gc_thresh%d", fam, i+1)
+			cur, err := sysctl.Read(key)
+			if err != nil {
+				continue // not the initial namespace: not ours to change
+			}
+			if n, err := strconv.Atoi(cur); err == nil && n < v {
+				if sysctl.Write(key, strconv.Itoa(v)) == nil && i == 2 {
+					logf("raised %s from %d to %d for a lab of %d nodes", key, n, v, nodes)
+				}
+			}
+		}
+	}
+}

@@ -240,6 +240,9 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 	if err := s.waitLinksGone(ctx, p.RootEndsGone); err != nil {
 		return nil, err
 	}
+	if len(p.AddNodes) > 0 {
+		raiseNeighLimits(len(want.Nodes), o.logf)
+	}
 	var inoMu = make(chan struct{}, 1)
 	err = parallel(ctx, s, "namespaces", p.AddNodes, workers(), func(n *NodeModel) error {
 		ino, err := s.createNode(n)

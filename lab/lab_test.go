@@ -256,7 +256,19 @@ func TestExamples(t *testing.T) {
 			spec.Name = nslabtest.Name(t, topo.MaxLabName)
 			renameHostEnds(t, spec)
 			labtest.Up(t, spec)
-			rep := check(t, spec.Name, 0)
+			// Both the file's expectations and every pair of nodes.
+			rep, err := lab.Check(t.Context(), spec.Name, lab.CheckOptions{Timeout: 2 * time.Second, AllPairs: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK() || rep.Passed < len(spec.Nodes) {
+				for _, p := range rep.Probes {
+					if !p.Pass {
+						t.Errorf("failed: %+v", p)
+					}
+				}
+				t.Fatalf("check %s: %d probes, %d failed", f, len(rep.Probes), rep.Failed)
+			}
 			t.Logf("%s: %d probes passed in %v", f, rep.Passed, rep.Elapsed)
 		})
 	}
