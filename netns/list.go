@@ -48,6 +48,10 @@ func List() ([]Entry, error) {
 func SetNSID(name string, nsid int) (int, error) {
 	f, err := Open(name)
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Op = "set id of"
+		}
 		return -1, err
 	}
 	defer f.Close()

@@ -47,7 +47,7 @@ type Target struct {
 // /etc/netns/NAME overlay, as `ip netns exec NAME` enters it.
 func Named(name string) (Target, error) {
 	if err := names.CheckNetNS(name); err != nil {
-		return Target{}, err
+		return Target{}, fmt.Errorf("netns %q: %w", name, err)
 	}
 	p := filepath.Join(netnsDir, name)
 	var st unix.Statfs_t
@@ -201,4 +201,3 @@ func init() {
 // MaybeChild exists so that a main package can make the re-exec entry point
 // explicit; the work is done by this package's init.
 func MaybeChild() {}
-
