@@ -34,6 +34,8 @@ type ICMPError struct {
 	From netip.Addr // the node that sent it: the destination or a router on the way
 }
 
+// Error describes the message, e.g. "icmp destination unreachable (port
+// unreachable) from 198.18.0.2".
 func (e *ICMPError) Error() string {
 	s := "icmp " + e.describe()
 	if e.IPv6 {

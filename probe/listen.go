@@ -39,12 +39,18 @@ func (r *responder) Close() error {
 // from the address it was sent to. ICMP needs no responder (the kernel
 // answers echo requests) and gives an error wrapping errors.ErrUnsupported.
 //
-// The socket is created inside ns and served by one goroutine until Close.
+// The socket is created inside ns and served by one goroutine until Close,
+// which closes the socket and waits for that goroutine; the open socket keeps
+// ns alive until then.
 // When the port is taken, the error wraps syscall.EADDRINUSE. Equivalent to
 // `ip netns exec NS socat TCP-LISTEN:PORT,fork /dev/null` or `... socat
 // UDP-RECVFROM:PORT,fork PIPE` (without the subprocess).
 func Listen(ns vnetns.NsHandle, proto Proto, addr netip.Addr, port int) (io.Closer, error) {
-	what := fmt.Sprintf("listen %s %s", proto, netip.AddrPortFrom(addr, uint16(port)))
+	where := "*"
+	if addr.IsValid() {
+		where = addr.String()
+	}
+	what := fmt.Sprintf("listen %s %s port %d", proto, where, port)
 	switch {
 	case !ns.IsOpen():
 		return nil, fmt.Errorf("%s: %w: namespace handle is not open", what, ErrBadRequest)

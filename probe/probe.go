@@ -94,7 +94,8 @@ type Result struct {
 	RTT time.Duration
 	// Err is the cause: the error behind Error, and the kernel's errno or
 	// ICMP error behind Refused and Unreachable (an *ICMPError, a
-	// syscall.Errno). It is nil for OK and Timeout.
+	// syscall.Errno). It is nil for OK, and for Timeout unless the
+	// sender's own firewall dropped the probe (EPERM on send).
 	Err error
 }
 

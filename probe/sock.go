@@ -326,6 +326,11 @@ func (s *sock) failure(r Request, start time.Time, err error) Result {
 	if v == Error || v == Timeout {
 		rtt = 0
 	}
+	if errors.Is(err, unix.ENOBUFS) {
+		// Seen when the kernel's neighbour table (shared by all
+		// namespaces) is full.
+		err = fmt.Errorf("%w (neighbour table full? see net.ipv4.neigh.default.gc_thresh3)", err)
+	}
 	return Result{Verdict: v, RTT: rtt, Err: fmt.Errorf("probe %s: %w", r, err)}
 }
 
