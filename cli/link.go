@@ -130,7 +130,7 @@ func newLinkCmd() *cobra.Command {
 		Args: cobra.ArbitraryArgs,
 		RunE: unknownVerb("add, move, set, del or list"),
 	}
-	c.AddCommand(newLinkAddCmd(), newLinkMoveCmd(), newLinkSetCmd(), newLinkDelCmd(), newLinkListCmd())
+	c.AddCommand(newLinkAddCmd(), newLinkMoveCmd(), newLinkSetCmd(), newLinkDelCmd(), newLinkListCmd(), newLinkStateCmd(false), newLinkStateCmd(true))
 	return c
 }
 

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"github.com/nslab/nslab/iproute"
 	"github.com/nslab/nslab/netdev"
 	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/shape"
 	"github.com/nslab/nslab/sysctl"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
@@ -252,7 +254,10 @@ func nodeSysctls(n *NodeModel) [][2]string {
 			kv = append(kv,
 				[2]string{"net.ipv6.conf." + c + ".accept_dad", "0"},
 				[2]string{"net.ipv6.conf." + c + ".dad_transmits", "0"},
-				[2]string{"net.ipv6.conf." + c + ".router_solicitations", "0"})
+				[2]string{"net.ipv6.conf." + c + ".router_solicitations", "0"},
+				// Static addresses survive a link taken down and up again
+				// (the kernel flushes them by default).
+				[2]string{"net.ipv6.conf." + c + ".keep_addr_on_down", "1"})
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(n.Sysctls)) {
@@ -419,4 +424,48 @@ func raiseNeighLimits(nodes int, logf func(string, ...any)) {
 			}
 		}
 	}
+}
+
+// impair sets (or clears) the egress impairment of one link end.
+func (s *session) impair(e EndModel) error {
+	n, err := s.get(e.NS)
+	if err != nil {
+		return err
+	}
+	imp, err := shape.Parse(strings.Fields(e.Impair))
+	if err != nil {
+		return fmt.Errorf("%s:%s: %w", e.Node, e.If, err)
+	}
+	if err := shape.Apply(n.h, e.If, imp, shape.Detect(n.h)); err != nil {
+		return fmt.Errorf("%s:%s: %w", e.Node, e.If, err)
+	}
+	return nil
+}
+
+// checkImpairs refuses a plan, before it changes anything, when the kernel
+// lacks a qdisc one of its impairments needs.
+func checkImpairs(p *Plan) error {
+	if len(p.Impairs) == 0 {
+		return nil
+	}
+	h, err := nl.NewHandle(vnetns.None())
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	caps := shape.Detect(h)
+	var errs []error
+	for _, e := range p.Impairs {
+		imp, err := shape.Parse(strings.Fields(e.Impair))
+		if err == nil {
+			err = caps.Check(imp)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("impair %s:%s: %w", e.Node, e.If, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("lab %q: %w (nothing was changed)", p.Lab, errors.Join(errs...))
+	}
+	return nil
 }

@@ -117,6 +117,9 @@ func Up(ctx context.Context, spec *topo.Spec, o Options) (*Result, error) {
 		}
 		st = &State{Version: stateVersion, Lab: spec.Name, Owned: map[string]uint64{}, Created: time.Now().UTC()}
 	}
+	if err := checkImpairs(plan); err != nil {
+		return res, err
+	}
 	st.File = want.File
 	failed, err := apply(ctx, st, plan, want, o)
 	res.Failed = failed
@@ -271,6 +274,9 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 		return nil, err
 	}
 	if err := parallel(ctx, s, "config", p.Configs, workers()*2, s.configure); err != nil {
+		return nil, err
+	}
+	if err := parallel(ctx, s, "impair", p.Impairs, workers(), s.impair); err != nil {
 		return nil, err
 	}
 	var failed []ProcFailure

@@ -291,3 +291,24 @@ func renameHostEnds(t *testing.T, spec *topo.Spec) {
 }
 
 var _ = fmt.Sprint
+
+func upLab(t *testing.T, spec *topo.Spec) { labtest.Up(t, spec) }
+
+func tcAvailable(t *testing.T) {
+	if _, err := exec.LookPath("tc"); err != nil {
+		t.Fatal("tc (iproute2) is needed to cross-check qdiscs")
+	}
+}
+
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return ""
+	}
+	return s[i+2 : i+3]
+}

@@ -92,6 +92,7 @@ type EndModel struct {
 	NS     string `json:"netns"`            // namespace name, "" for the root namespace
 	If     string `json:"if"`               // device name in NS
 	Master string `json:"master,omitempty"` // bridge in NS the end is a port of
+	Impair string `json:"impair,omitempty"` // egress impairment (package shape's text form)
 }
 
 func (e EndModel) String() string {
@@ -135,6 +136,12 @@ func NewModel(spec *topo.Spec) (*Model, error) {
 		lm := &LinkModel{MTU: l.MTU}
 		for i, e := range l.Endpoints {
 			lm.Ends[i] = endModel(spec, l, e)
+			lm.Ends[i].Impair = l.Impair
+			if n := spec.Node(e.Node); n != nil && e.Kind != topo.EndpointSwitch {
+				if ifc := n.Interface(e.Interface); ifc != nil && ifc.Impair != "" {
+					lm.Ends[i].Impair = ifc.Impair
+				}
+			}
 		}
 		if lm.Ends[1].Node < lm.Ends[0].Node || (lm.Ends[1].Node == lm.Ends[0].Node && lm.Ends[1].If < lm.Ends[0].If) {
 			lm.Ends[0], lm.Ends[1] = lm.Ends[1], lm.Ends[0]

@@ -19,6 +19,9 @@ type Plan struct {
 	AddNodes []*NodeModel // namespaces (nodes and switches) to create
 	AddLinks []*LinkModel // veth pairs to create
 	Configs  []*NodeConfig
+	// Impairs are the link ends whose impairment is set or changed (an
+	// empty Impair clears it).
+	Impairs []EndModel
 	// RootEndsGone are root-namespace ends of links that go away with a
 	// deleted namespace; their names must be free before AddLinks runs.
 	RootEndsGone []string
@@ -46,7 +49,7 @@ func (c *NodeConfig) empty() bool {
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
-	return len(p.DelNodes) == 0 && len(p.DelLinks) == 0 && len(p.AddNodes) == 0 && len(p.AddLinks) == 0 && len(p.Configs) == 0
+	return len(p.DelNodes) == 0 && len(p.DelLinks) == 0 && len(p.AddNodes) == 0 && len(p.AddLinks) == 0 && len(p.Configs) == 0 && len(p.Impairs) == 0
 }
 
 // NewPlan computes the plan that turns the running lab old (nil when the lab
@@ -93,6 +96,18 @@ func NewPlan(old, want *Model) *Plan {
 		if ol == nil || recreated(wl.Ends[0]) || recreated(wl.Ends[1]) {
 			p.AddLinks = append(p.AddLinks, wl)
 			newLinks[wl.Key] = true
+		}
+	}
+	for _, wl := range want.sortedLinks() {
+		ol := old.Links[wl.Key]
+		for i, e := range wl.Ends {
+			if newLinks[wl.Key] || ol == nil {
+				if e.Impair != "" {
+					p.Impairs = append(p.Impairs, e)
+				}
+			} else if ol.Ends[i].Impair != e.Impair {
+				p.Impairs = append(p.Impairs, e)
+			}
 		}
 	}
 	for _, nn := range append(want.sortedNodes(), want.Host) {
@@ -220,6 +235,15 @@ func (p *Plan) String() string {
 	for _, l := range p.AddLinks {
 		if list(len(p.AddLinks)) {
 			fmt.Fprintf(&b, "  + link %s\n", l)
+		}
+	}
+	for _, e := range p.Impairs {
+		if list(len(p.Impairs)) {
+			imp := e.Impair
+			if imp == "" {
+				imp = "none"
+			}
+			fmt.Fprintf(&b, "  ~ impair %s:%s: %s\n", e.Node, e.If, imp)
 		}
 	}
 	for _, c := range p.Configs {

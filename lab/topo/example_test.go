@@ -56,7 +56,7 @@ links:
 	_, err := topo.Parse([]byte(src), "demo.yaml")
 	fmt.Println(err)
 	// Output:
-	// demo.yaml:3:28: interface h1:eth0: unknown key "adresses"; allowed keys: addresses, mtu
+	// demo.yaml:3:28: interface h1:eth0: unknown key "adresses"; allowed keys: addresses, mtu, impair
 	// demo.yaml:5:26: link endpoint "h2:eth0": unknown node "h2"; define it under nodes:
 }
 

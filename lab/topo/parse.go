@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/nslab/nslab/shape"
 	"io"
 	"net/netip"
 	"regexp"
@@ -370,7 +371,10 @@ func (p *parser) node(e entry) {
 		}
 	}
 	what := fmt.Sprintf("node %q", n.Name)
-	f := p.fields(e.val, what, "sysctls", "interfaces", "routes", "run")
+	f := p.fields(e.val, what, "sysctls", "interfaces", "routes", "run", "firewall")
+	if fe, ok := f["firewall"]; ok {
+		n.Firewall = p.firewall(fe.val, what)
+	}
 	if se, ok := f["sysctls"]; ok {
 		for _, kv := range p.entries(se.val, what+" sysctls") {
 			p.sysctl(n, kv)
@@ -431,7 +435,10 @@ func (p *parser) iface(n *Node, e entry) {
 	n.Interfaces = append(n.Interfaces, i)
 	p.declared[i] = true
 	what := "interface " + owner(n, e.name)
-	f := p.fields(e.val, what, "addresses", "mtu")
+	f := p.fields(e.val, what, "addresses", "mtu", "impair")
+	if ie, ok := f["impair"]; ok {
+		i.Impair = p.impair(ie.val, what)
+	}
 	if ae, ok := f["addresses"]; ok {
 		for _, an := range p.seq(ae.val, what+" addresses", true) {
 			text, ok := p.str(an, what+": address")
@@ -703,8 +710,11 @@ func (p *parser) overlap(pf netip.Prefix) (netip.Prefix, string) {
 }
 
 func (p *parser) link(ln *yaml.Node) *Link {
-	f := p.fields(ln, "link", "endpoints", "mtu")
+	f := p.fields(ln, "link", "endpoints", "mtu", "impair")
 	l := &Link{Pos: posOf(ln)}
+	if ie, ok := f["impair"]; ok {
+		l.Impair = p.impair(ie.val, "link")
+	}
 	if me, ok := f["mtu"]; ok {
 		l.MTU = p.mtu(me.val, "link")
 	}
@@ -842,4 +852,62 @@ func (p *parser) attach(l *Link, e *Endpoint) bool {
 	}
 	i.Link = l
 	return true
+}
+
+// impair reads an impairment ("rate=10mbit delay=20ms loss=1%") and checks
+// it with package shape; it returns the normalised text.
+func (p *parser) impair(v *yaml.Node, what string) string {
+	text, ok := p.str(v, what+" impair")
+	if !ok {
+		return ""
+	}
+	imp, err := shape.Parse(strings.Fields(text))
+	if err != nil {
+		p.errorf(posOf(v), "%s impair: %v", what, err)
+		return ""
+	}
+	return imp.String()
+}
+
+// firewall reads a node's firewall section. Rules are checked once every
+// node is known (node names may stand for their addresses).
+func (p *parser) firewall(v *yaml.Node, what string) *Firewall {
+	fw := &Firewall{Default: map[string]string{}, Pos: posOf(v)}
+	f := p.fields(v, what+" firewall", "rules", "default", "masquerade")
+	if re, ok := f["rules"]; ok {
+		for _, rn := range p.seq(re.val, what+" firewall rules", false) {
+			if text, ok := p.str(rn, what+" firewall rule"); ok {
+				fw.Rules = append(fw.Rules, text)
+				fw.RulePos = append(fw.RulePos, posOf(rn))
+			}
+		}
+	}
+	if de, ok := f["default"]; ok {
+		for _, kv := range p.entries(de.val, what+" firewall default") {
+			val, ok := p.str(kv.val, what+" firewall default "+kv.name)
+			if !ok {
+				continue
+			}
+			switch {
+			case kv.name != "in" && kv.name != "out" && kv.name != "forward":
+				p.errorf(posOf(kv.key), "%s firewall default: unknown direction %q; use in, out or forward", what, kv.name)
+			case val != "allow" && val != "deny" && val != "reject":
+				p.errorf(posOf(kv.val), "%s firewall default %s: unknown action %q; use allow, deny or reject", what, kv.name, val)
+			default:
+				fw.Default[kv.name] = val
+			}
+		}
+	}
+	if me, ok := f["masquerade"]; ok {
+		for _, mn := range p.seq(me.val, what+" firewall masquerade", true) {
+			if text, ok := p.str(mn, what+" firewall masquerade"); ok {
+				if err := names.CheckIf(text); err != nil {
+					p.errorf(posOf(mn), "%s firewall masquerade: %v", what, err)
+					continue
+				}
+				fw.Masquerade = append(fw.Masquerade, text)
+			}
+		}
+	}
+	return fw
 }

@@ -47,6 +47,19 @@ type Node struct {
 	Interfaces []*Interface      // sorted by Name; includes interfaces only named in links
 	Routes     []*Route          // file order
 	Run        [][]string        // argv lists, file order, started after the lab is up
+	Firewall   *Firewall         // nil: nslab sets no rules in the node
+	Pos        Pos
+}
+
+// Firewall is a node's firewall policy as written: rules in the text form of
+// package firewall (for example "deny in tcp 5432 from h1"), where a node
+// name stands for all of that node's addresses; default actions by
+// direction ("in", "out", "forward"); interfaces to masquerade out of.
+type Firewall struct {
+	Rules      []string
+	RulePos    []Pos
+	Default    map[string]string
+	Masquerade []string
 	Pos        Pos
 }
 
@@ -55,6 +68,7 @@ type Interface struct {
 	Name      string
 	Addresses []netip.Prefix // explicit addresses, or those assigned from a switch's subnets
 	MTU       int            // 0 = default: the link's MTU, else the switch's MTU, else the kernel default
+	Impair    string         // egress impairment of this end, in shape's text form; "" = none
 	Link      *Link          // the link this interface is an end of; never nil after Parse
 	Pos       Pos            // where it was declared, or first named in a link
 }
@@ -123,7 +137,8 @@ func (e *Endpoint) String() string {
 // bridge port when one endpoint is a switch.
 type Link struct {
 	Endpoints [2]*Endpoint
-	MTU       int // 0 = not set
+	MTU       int    // 0 = not set
+	Impair    string // impairment of both directions (each end's egress), in shape's text form; "" = none
 	Pos       Pos
 }
 
