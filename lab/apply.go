@@ -281,8 +281,8 @@ func (s *session) addLink(l *LinkModel) error {
 		return err
 	}
 	err = netdev.AddVeth(nb.h,
-		netdev.End{Name: b.If, MTU: l.MTU, Master: b.Master, Up: true, Alias: Mark(s.lab)},
-		netdev.End{NS: na.ns, Name: a.If, MTU: l.MTU, Up: true, Alias: Mark(s.lab)},
+		netdev.End{Name: b.If, MTU: l.MTU, Master: b.Master, Up: true, NetNSName: b.NS},
+		netdev.End{NS: na.ns, Name: a.If, MTU: l.MTU, Up: true, NetNSName: a.NS},
 		na.h)
 	if err != nil {
 		return fmt.Errorf("link %s: %w", l, err)

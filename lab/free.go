@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -20,12 +21,21 @@ import (
 // batched on one ordered work queue, so once every watched namespace has been
 // announced, one more (a sentinel) is made and dropped: its announcement
 // can only come after the last batch has finished.
+//
+// The announcements come in bursts (a thousand at once), so the socket gets
+// a large buffer and is drained by a goroutine from the start. If the
+// kernel still drops some (ENOBUFS), the sentinel alone decides: it is
+// queued once no announcement arrived for a while.
 type freeWaiter struct {
 	s    *session
 	sock *nl.NetlinkSocket
 
-	mu      sync.Mutex
-	pending map[int32]bool
+	mu       sync.Mutex
+	pending  map[int32]bool
+	overflow bool
+	last     time.Time
+	changed  chan struct{}
+	done     chan struct{}
 }
 
 func newFreeWaiter(s *session) (*freeWaiter, error) {
@@ -33,78 +43,34 @@ func newFreeWaiter(s *session) (*freeWaiter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to namespace id events: %w", err)
 	}
-	return &freeWaiter{s: s, sock: sock, pending: map[int32]bool{}}, nil
-}
-
-// watch gives the named namespace an NSID, if it has none, and watches it.
-func (w *freeWaiter) watch(name string) {
-	h, err := netns.Open(name)
-	if err != nil {
-		return
+	if err := unix.SetsockoptInt(sock.GetFd(), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20); err != nil {
+		unix.SetsockoptInt(sock.GetFd(), unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
 	}
-	defer h.Close()
-	w.watchHandle(h)
+	tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
+	unix.SetsockoptTimeval(sock.GetFd(), unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	w := &freeWaiter{s: s, sock: sock, pending: map[int32]bool{}, last: time.Now(),
+		changed: make(chan struct{}, 1), done: make(chan struct{})}
+	go w.read()
+	return w, nil
 }
 
-func (w *freeWaiter) watchHandle(h vnetns.NsHandle) {
-	id, err := w.s.root.GetNetNsIdByFd(int(h))
-	if err != nil || id < 0 {
-		if err := w.s.root.SetNetNsIdByFd(int(h), -1); err != nil {
-			return
-		}
-		if id, err = w.s.root.GetNetNsIdByFd(int(h)); err != nil || id < 0 {
-			return
-		}
-	}
-	w.mu.Lock()
-	w.pending[int32(id)] = true
-	w.mu.Unlock()
-}
-
-// wait returns when every watched namespace has been freed.
-func (w *freeWaiter) wait(ctx context.Context, limit time.Duration) error {
-	defer w.sock.Close()
-	deadline := time.Now().Add(limit)
-	sentinel := int32(-1)
+// read drains the socket until wait returns.
+func (w *freeWaiter) read() {
 	for {
-		w.mu.Lock()
-		left := len(w.pending)
-		w.mu.Unlock()
-		if left == 0 {
-			if sentinel >= 0 {
-				return nil
-			}
-			// Every batch holding ours has started: queue the sentinel.
-			h, err := nsthread.Unshare(nil)
-			if err != nil {
-				return nil
-			}
-			id := -1
-			if err := w.s.root.SetNetNsIdByFd(int(h), -1); err == nil {
-				id, _ = w.s.root.GetNetNsIdByFd(int(h))
-			}
-			h.Close()
-			if id < 0 {
-				return nil
-			}
-			sentinel = int32(id)
-			w.mu.Lock()
-			w.pending[sentinel] = true
-			w.mu.Unlock()
-			continue
+		select {
+		case <-w.done:
+			return
+		default:
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		remain := time.Until(deadline)
-		if remain <= 0 {
-			return fmt.Errorf("the kernel did not free %d namespaces within %s", left, limit)
-		}
-		tv := unix.NsecToTimeval(min(remain, 200*time.Millisecond).Nanoseconds())
-		unix.SetsockoptTimeval(w.sock.GetFd(), unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 		msgs, _, err := w.sock.Receive()
 		if err != nil {
-			continue // timeout (EAGAIN) or interrupted: look at ctx and the deadline
+			if errors.Is(err, unix.ENOBUFS) {
+				w.mu.Lock()
+				w.overflow = true
+				w.mu.Unlock()
+				w.poke()
+			}
+			continue // a timeout: look at done
 		}
 		for _, m := range msgs {
 			if m.Header.Type != unix.RTM_DELNSID || len(m.Data) < 4 {
@@ -119,9 +85,90 @@ func (w *freeWaiter) wait(ctx context.Context, limit time.Duration) error {
 					id := int32(binary.NativeEndian.Uint32(a.Value))
 					w.mu.Lock()
 					delete(w.pending, id)
+					w.last = time.Now()
 					w.mu.Unlock()
 				}
 			}
+		}
+		w.poke()
+	}
+}
+
+func (w *freeWaiter) poke() {
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+}
+
+// watch gives the named namespace an NSID, if it has none, and watches it.
+func (w *freeWaiter) watch(name string) {
+	h, err := netns.Open(name)
+	if err != nil {
+		return
+	}
+	defer h.Close()
+	w.watchHandle(h)
+}
+
+func (w *freeWaiter) watchHandle(h vnetns.NsHandle) int32 {
+	id, err := w.s.root.GetNetNsIdByFd(int(h))
+	if err != nil || id < 0 {
+		if err := w.s.root.SetNetNsIdByFd(int(h), -1); err != nil {
+			return -1
+		}
+		if id, err = w.s.root.GetNetNsIdByFd(int(h)); err != nil || id < 0 {
+			return -1
+		}
+	}
+	w.mu.Lock()
+	w.pending[int32(id)] = true
+	w.mu.Unlock()
+	return int32(id)
+}
+
+// wait returns when every watched namespace has been freed.
+func (w *freeWaiter) wait(ctx context.Context, limit time.Duration) error {
+	defer func() {
+		close(w.done)
+		w.sock.Close()
+	}()
+	deadline := time.Now().Add(limit)
+	sentinel := int32(-1)
+	for {
+		w.mu.Lock()
+		left := len(w.pending)
+		quiet := w.overflow && time.Since(w.last) > 200*time.Millisecond
+		sentinelDone := sentinel >= 0 && !w.pending[sentinel]
+		w.mu.Unlock()
+		if sentinelDone {
+			return nil
+		}
+		if sentinel < 0 && (left == 0 || quiet) {
+			// Every batch holding ours has started (or, after an overflow,
+			// no announcement came for a while): queue the sentinel.
+			h, err := nsthread.Unshare(nil)
+			if err != nil {
+				return nil
+			}
+			sentinel = w.watchHandle(h)
+			h.Close()
+			if sentinel < 0 {
+				return nil
+			}
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		remain := time.Until(deadline)
+		if remain <= 0 {
+			return fmt.Errorf("the kernel did not free %d namespaces within %s", left, limit)
+		}
+		select {
+		case <-w.changed:
+		case <-time.After(min(remain, 100*time.Millisecond)):
+		case <-ctx.Done():
 		}
 	}
 }

@@ -293,8 +293,12 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 	failed = append(failed, watchProcs(st.Procs, 300*time.Millisecond)...)
 	st.Model = want
 	st.Dirty = false
+	wantNS := map[string]bool{}
+	for _, n := range want.Nodes {
+		wantNS[n.NS] = true
+	}
 	for ns := range st.Owned {
-		if !slices.Contains(want.Namespaces(), ns) {
+		if !wantNS[ns] {
 			delete(st.Owned, ns)
 		}
 	}
