@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nslab/nslab/bench/floor"
+	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/lab/topo"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/nslabtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(nslabtest.Main(m)) }
+
+// TestShortBenchmark is the regression benchmark CI runs: a star of 100
+// hosts built and removed 3 times, interleaved, by nslab (lab.Up / lab.Down
+// in-process) and by the floor program's package, each timed until a probe
+// from the first host to the last answers and until the kernel has freed
+// every namespace. It prints the medians and nslab's ratio to the floor
+// (t.Logf and stdout), and fails only if the lab does not work or nslab is
+// absurdly slow (ratio > 5), since CI machines are noisy.
+func TestShortBenchmark(t *testing.T) {
+	nslabtest.RequireRoot(t)
+	if testing.Short() {
+		t.Skip("short mode: the benchmark builds 600 namespaces")
+	}
+	const n, runs = 100, 3
+	ctx := t.Context()
+	name := nslabtest.Name(t, 12) // the lab name; namespaces name-h1 ...
+	ft := floor.Topo{Kind: "star", N: n, Prefix: nslabtest.Name(t, 12) + "-"}
+	lt := floor.Topo{Kind: "star", N: n, Prefix: name + "-"}
+	spec, err := topo.Parse([]byte(starYAML(name, n)), "short.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := os.Stat(netns.Path(lt.NodeNS(0))); err == nil {
+			lab.Down(context.WithoutCancel(ctx), name, lab.Options{})
+		}
+		floor.Down(ft, 2)
+	})
+	var nsUp, nsDown, flUp, flDown sample
+	for r := range runs {
+		up, down := measure(t, ctx, lt, func() error {
+			_, err := lab.Up(ctx, spec, lab.Options{})
+			return err
+		}, func() error {
+			return lab.Down(ctx, name, lab.Options{NoWait: true})
+		})
+		nsUp, nsDown = append(nsUp, up), append(nsDown, down)
+		up, down = measure(t, ctx, ft, func() error {
+			l, _, err := floor.Up(ft, 2)
+			if l != nil {
+				l.Close()
+			}
+			return err
+		}, func() error {
+			return floor.Down(ft, 2)
+		})
+		flUp, flDown = append(flUp, up), append(flDown, down)
+		t.Logf("run %d: nslab up %s down %s, floor up %s down %s", r+1, secs(nsUp[r]), secs(nsDown[r]), secs(flUp[r]), secs(flDown[r]))
+	}
+	ru := float64(nsUp.median()) / float64(flUp.median())
+	rd := float64(nsDown.median()) / float64(flDown.median())
+	msg := fmt.Sprintf("short benchmark, star N=%d, %d runs: nslab up %s, floor up %s: ratio %.2f; nslab down %s, floor down %s: ratio %.2f (targets: ≤ 1.3 at N=1000)",
+		n, runs, nsUp.cell(0), flUp.cell(0), ru, nsDown.cell(0), flDown.cell(0), rd)
+	t.Log(msg)
+	fmt.Println(msg)
+	if ru > 5 || rd > 5 {
+		t.Errorf("nslab is more than 5× slower than the floor program: up %.2f×, down %.2f×", ru, rd)
+	}
+}
+
+// measure times up until ready and down until freed for one tool.
+func measure(t *testing.T, ctx context.Context, tp floor.Topo, up, down func() error) (time.Duration, time.Duration) {
+	t.Helper()
+	t0 := time.Now()
+	if err := up(); err != nil {
+		t.Fatalf("%s up: %v", tp.Prefix, err)
+	}
+	open := func(i int) (nsHandle, error) { return netns.Open(tp.NodeNS(i)) }
+	if err := waitReady(ctx, open, readiness(tp), 30*time.Second); err != nil {
+		t.Fatalf("%s: %v", tp.Prefix, err)
+	}
+	dUp := time.Since(t0)
+	w, err := newFreeWaiter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	for _, nm := range tp.Names() {
+		h, err := netns.Open(nm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = w.watch(h)
+		h.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t1 := time.Now()
+	if err := down(); err != nil {
+		t.Fatalf("%s down: %v", tp.Prefix, err)
+	}
+	if err := w.wait(ctx, 60*time.Second); err != nil {
+		t.Fatalf("%s down: %v", tp.Prefix, err)
+	}
+	return dUp, time.Since(t1)
+}
+
+func TestReadinessLine(t *testing.T) {
+	tp := floor.Topo{Kind: "line", N: 120, Prefix: "x-"}
+	ps := readiness(tp)
+	if len(ps) != 3 || ps[0].From != 0 || ps[2].From != 100 {
+		t.Fatalf("readiness(line 120) = %v, want probes from 0, 50, 100", ps)
+	}
+	if want := floor.LinkAddr(118, 1); ps[2].Dst != want {
+		t.Errorf("last probe goes to %s, want the last router's %s", ps[2].Dst, want)
+	}
+}
+
+func TestGeneratedFilesParse(t *testing.T) {
+	for _, tp := range []floor.Topo{{Kind: "star", N: 30, Prefix: "bzs-"}, {Kind: "line", N: 30, Prefix: "bzl-"}} {
+		if _, err := topo.Parse([]byte(topoYAML(tp, labName(tp.Kind))), tp.Kind+".yaml"); err != nil {
+			t.Errorf("%s: %v", tp.Kind, err)
+		}
+		root, _, per := batchFiles(tp)
+		if len(per) != tp.N || !strings.Contains(root, "netns add "+tp.NodeNS(tp.N-1)) {
+			t.Errorf("%s: batch files incomplete", tp.Kind)
+		}
+	}
+}

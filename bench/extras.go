@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nslab/nslab/bench/floor"
+	"github.com/nslab/nslab/netns"
+)
+
+// extras are the nslab-only measurements on a star of n hosts.
+type extras struct {
+	n                                int
+	fresh, unchanged, change, revert sample
+	ipExec, nsExec, labExec          sample
+	rss                              []int64
+}
+
+// runExtras measures, on the star of n hosts (3 runs): a fresh up until
+// ready, an up of the same file (nothing to do), an up that adds one host
+// (until the new host answers), an up back to the first file (one host
+// removed); and, once, exec start-up latency: `ip netns exec NS true`,
+// `nslab netns exec NS true` and `nslab exec LAB NODE -- true`, interleaved,
+// execRuns times each.
+func runExtras(ctx context.Context, nb, dir string, n, execRuns int) (*extras, error) {
+	ex := &extras{n: n}
+	t := topoOf("star", n)
+	a, b := filepath.Join(dir, "extras-a.yaml"), filepath.Join(dir, "extras-b.yaml")
+	if err := os.WriteFile(a, []byte(starYAML("bzs", n)), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(b, []byte(starYAML("bzs", n+1)), 0o644); err != nil {
+		return nil, err
+	}
+	open := func(i int) (nsHandle, error) { return netns.Open(t.NodeNS(i)) }
+	timeUp := func(file string, probes []probePair) (time.Duration, int64, error) {
+		t0 := time.Now()
+		_, rss, err := run(ctx, nil, nb, "up", "-q", file)
+		if err != nil {
+			return 0, 0, err
+		}
+		if len(probes) > 0 {
+			if err := waitReady(ctx, open, probes, 60*time.Second); err != nil {
+				return 0, 0, err
+			}
+		}
+		return time.Since(t0), rss, nil
+	}
+	for r := range 3 {
+		d, rss, err := timeUp(a, readiness(t))
+		if err != nil {
+			return nil, err
+		}
+		ex.fresh = append(ex.fresh, d)
+		ex.rss = append(ex.rss, rss)
+		if d, _, err = timeUp(a, nil); err != nil {
+			return nil, err
+		}
+		ex.unchanged = append(ex.unchanged, d)
+		if d, _, err = timeUp(b, []probePair{{0, floor.HostAddr(n)}}); err != nil {
+			return nil, err
+		}
+		ex.change = append(ex.change, d)
+		if d, _, err = timeUp(a, nil); err != nil {
+			return nil, err
+		}
+		ex.revert = append(ex.revert, d)
+		if r == 0 && execRuns > 0 {
+			ns := t.NodeNS(0)
+			cmds := [][]string{
+				{"ip", "netns", "exec", ns, "true"},
+				{nb, "netns", "exec", ns, "--", "true"},
+				{nb, "exec", "bzs", "h1", "--", "true"},
+			}
+			outs := []*sample{&ex.ipExec, &ex.nsExec, &ex.labExec}
+			for i := range execRuns {
+				for k := range cmds {
+					c := cmds[(k+i)%len(cmds)]
+					t0 := time.Now()
+					if _, _, err := run(ctx, nil, c...); err != nil {
+						return nil, err
+					}
+					*outs[(k+i)%len(cmds)] = append(*outs[(k+i)%len(cmds)], time.Since(t0))
+				}
+			}
+		}
+		if _, _, err := run(ctx, nil, nb, "down", "--no-wait", "bzs"); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(os.Stderr, "bench: extras run %d done\n", r+1)
+	}
+	return ex, nil
+}

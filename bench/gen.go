@@ -1,0 +1,187 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/nslab/nslab/bench/floor"
+)
+
+// labName is the nslab lab name for a topology; the namespace prefix is
+// labName+"-" for every tool but Mininet.
+func labName(kind string) string {
+	if kind == "star" {
+		return "bzs"
+	}
+	return "bzl"
+}
+
+// topoOf returns the benchmark topology with the harness's names.
+func topoOf(kind string, n int) floor.Topo {
+	return floor.Topo{Kind: kind, N: n, Prefix: labName(kind) + "-"}
+}
+
+// starYAML is the nslab topology file of the star: hosts with explicit
+// addresses (the ones every tool uses), one switch without a subnet.
+func starYAML(name string, n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: %s\nnodes:\n", name)
+	for i := range n {
+		fmt.Fprintf(&b, "  h%d: {interfaces: {eth0: {addresses: [%s/16]}}}\n", i+1, floor.HostAddr(i))
+	}
+	b.WriteString("switches:\n  sw: {}\nlinks:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - endpoints: [h%d:eth0, sw]\n", i+1)
+	}
+	return b.String()
+}
+
+// lineYAML is the nslab topology file of the line.
+func lineYAML(name string, n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: %s\nnodes:\n", name)
+	for j := range n {
+		fmt.Fprintf(&b, "  r%d:\n    sysctls: {net.ipv4.ip_forward: 1}\n    interfaces:\n", j)
+		if j > 0 {
+			fmt.Fprintf(&b, "      eth0: {addresses: [%s/31]}\n", floor.LinkAddr(j-1, 1))
+		}
+		if j < n-1 {
+			fmt.Fprintf(&b, "      eth1: {addresses: [%s/31]}\n", floor.LinkAddr(j, 0))
+		}
+		if rs := floor.LineRoutes(j, n); len(rs) > 0 {
+			b.WriteString("    routes:\n")
+			for _, r := range rs {
+				to := r.To.String()
+				if r.To.Bits() == 0 {
+					to = "default"
+				}
+				fmt.Fprintf(&b, "      - {to: %s, via: %s}\n", to, r.Via)
+			}
+		}
+	}
+	if n > 1 {
+		b.WriteString("links:\n")
+		for k := 0; k < n-1; k++ {
+			fmt.Fprintf(&b, "  - endpoints: [r%d:eth1, r%d:eth0]\n", k, k+1)
+		}
+	}
+	return b.String()
+}
+
+// topoYAML returns the nslab file of t under lab name name.
+func topoYAML(t floor.Topo, name string) string {
+	if t.Kind == "star" {
+		return starYAML(name, t.N)
+	}
+	return lineYAML(name, t.N)
+}
+
+// batchFiles returns the `ip -batch` inputs of t: the root batch, the
+// switch batch (star only, "" otherwise) and one batch per node.
+//
+// IPv6: the switch and (line) the routers get disable_ipv6 through one
+// `netns exec ... sysctl` each, like nslab and the floor; the star's hosts
+// get `addrgenmode none` on eth0 instead, which silences IPv6 on the only
+// device that carries traffic without a process per host (the fastest
+// equivalent ip -batch has).
+func batchFiles(t floor.Topo) (root, sw string, perNS []string) {
+	var r strings.Builder
+	for _, n := range t.Names() {
+		fmt.Fprintf(&r, "netns add %s\n", n)
+	}
+	v6 := "net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
+	if t.Kind == "star" {
+		fmt.Fprintf(&r, "netns exec %ssw sysctl -q -w %s\n", t.Prefix, v6)
+		var s strings.Builder
+		s.WriteString("link add sw up type bridge\n")
+		for i := range t.N {
+			fmt.Fprintf(&s, "link add %s-eth0 up master sw type veth peer name eth0 netns %s\n", t.Node(i), t.NodeNS(i))
+		}
+		sw = s.String()
+		for i := range t.N {
+			perNS = append(perNS, fmt.Sprintf("link set lo up\nlink set eth0 addrgenmode none\nlink set eth0 up\naddr add %s/16 dev eth0\n", floor.HostAddr(i)))
+		}
+		return r.String(), sw, perNS
+	}
+	for j := range t.N {
+		fmt.Fprintf(&r, "netns exec %s sysctl -q -w net.ipv4.ip_forward=1 %s\n", t.NodeNS(j), v6)
+	}
+	for k := 0; k < t.N-1; k++ {
+		fmt.Fprintf(&r, "link add eth1 netns %s up type veth peer name eth0 netns %s\n", t.NodeNS(k), t.NodeNS(k+1))
+	}
+	for j := range t.N {
+		var b strings.Builder
+		b.WriteString("link set lo up\n")
+		if j > 0 {
+			fmt.Fprintf(&b, "link set eth0 up\naddr add %s/31 dev eth0\n", floor.LinkAddr(j-1, 1))
+		}
+		if j < t.N-1 {
+			fmt.Fprintf(&b, "link set eth1 up\naddr add %s/31 dev eth1\n", floor.LinkAddr(j, 0))
+		}
+		for _, rt := range floor.LineRoutes(j, t.N) {
+			fmt.Fprintf(&b, "route add %s via %s\n", rt.To, rt.Via)
+		}
+		perNS = append(perNS, b.String())
+	}
+	return r.String(), "", perNS
+}
+
+// mininetScript drives Mininet from stdin: it imports, prints "ready",
+// builds and starts a star on "up" (printing "up" and the host shells' pids),
+// stops it on "down" (or at EOF) and restores the root sysctls that
+// Mininet's fixLimits raises.
+const mininetScript = `
+import sys, subprocess
+from mininet.net import Mininet
+from mininet.topo import Topo
+from mininet.nodelib import LinuxBridge
+from mininet.log import setLogLevel
+
+KEYS = ['fs.file-max', 'net.core.wmem_max', 'net.core.rmem_max', 'net.ipv4.tcp_rmem',
+        'net.ipv4.tcp_wmem', 'net.core.netdev_max_backlog', 'net.ipv4.neigh.default.gc_thresh1',
+        'net.ipv4.neigh.default.gc_thresh2', 'net.ipv4.neigh.default.gc_thresh3',
+        'net.ipv4.route.max_size', 'kernel.pty.max']
+saved = {}
+for k in KEYS:
+    try:
+        saved[k] = open('/proc/sys/' + k.replace('.', '/')).read().strip()
+    except OSError:
+        pass
+
+class Star(Topo):
+    def build(self, n):
+        s = self.addSwitch('bzm1', dpid='1')
+        for i in range(1, n + 1):
+            h = self.addHost('bzmh%d' % i, ip='198.18.%d.%d/16' % (i >> 8, i & 255))
+            self.addLink(h, s)
+
+setLogLevel('error')
+n = int(sys.argv[1])
+net = Mininet(topo=Star(n), switch=LinuxBridge, controller=None, build=False,
+              ipBase='198.18.0.0/16', autoSetMacs=False, autoStaticArp=False)
+print('ready', flush=True)
+stopped = False
+try:
+    for line in sys.stdin:
+        cmd = line.strip()
+        if cmd == 'up':
+            net.build()
+            net.start()
+            print('up ' + ' '.join(str(h.pid) for h in net.hosts), flush=True)
+        elif cmd == 'down':
+            net.stop()
+            stopped = True
+            print('down', flush=True)
+            break
+finally:
+    if not stopped:
+        try:
+            net.stop()
+        except Exception:
+            pass
+    for k, v in saved.items():
+        try:
+            open('/proc/sys/' + k.replace('.', '/'), 'w').write(v)
+        except OSError:
+            pass
+`

@@ -1,0 +1,83 @@
+// Command profile writes a CPU profile of lab.Up (what `nslab up` runs)
+// building the benchmark's star in-process, then removes the lab:
+//
+//	go run ./bench/profile [-n 1000] [-o /tmp/nslab-up.pprof]
+//	go tool pprof -top -nodecount=25 /tmp/nslab-up.pprof
+//
+// It needs root and uses the lab name "bzp" (namespaces bzp-*).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/nslab/nslab/bench/floor"
+	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/lab/topo"
+)
+
+// The main goroutine stays on the main thread, which never changes namespace.
+func init() { runtime.LockOSThread() }
+
+func main() {
+	n := flag.Int("n", 1000, "hosts in the star")
+	out := flag.String("o", "/tmp/nslab-up.pprof", "profile file")
+	flag.Parse()
+	if err := profile(*n, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		os.Exit(1)
+	}
+}
+
+func profile(n int, out string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: bzp\nnodes:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  h%d: {interfaces: {eth0: {addresses: [%s/16]}}}\n", i+1, floor.HostAddr(i))
+	}
+	b.WriteString("switches:\n  sw: {}\nlinks:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - endpoints: [h%d:eth0, sw]\n", i+1)
+	}
+	ctx := context.Background()
+	t0 := time.Now()
+	spec, err := topo.Parse([]byte(b.String()), "bzp.yaml")
+	if err != nil {
+		return err
+	}
+	parse := time.Since(t0)
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	t0 = time.Now()
+	_, err = lab.Up(ctx, spec, lab.Options{})
+	up := time.Since(t0)
+	pprof.StopCPUProfile()
+	var ru, ru2 = rusage(), 0.0
+	t0 = time.Now()
+	derr := lab.Down(ctx, "bzp", lab.Options{})
+	ru2 = rusage()
+	fmt.Printf("parse %.3fs, lab.Up %.3fs (process CPU so far %.2fs), lab.Down %.3fs (CPU %.2fs); profile in %s\n",
+		parse.Seconds(), up.Seconds(), ru, time.Since(t0).Seconds(), ru2-ru, out)
+	if err != nil {
+		return err
+	}
+	return derr
+}
+
+func rusage() float64 {
+	var r syscallRusage
+	getrusage(&r)
+	return r.seconds()
+}

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nslab/nslab/bench/floor"
+	"github.com/nslab/nslab/netns"
+	vnetns "github.com/vishvananda/netns"
+)
+
+// tool is one way of building and removing a benchmark topology.
+type tool interface {
+	name() string
+	// supports reports whether the tool runs t (Mininet: star, N <= 1000).
+	supports(t floor.Topo) bool
+	// prepare does the untimed work before up (generating files).
+	prepare(ctx context.Context, t floor.Topo) error
+	// up builds t; the harness times it.
+	up(ctx context.Context, t floor.Topo) (upStats, error)
+	// openNS opens the namespace of node i (0-based; the star's switch is
+	// not asked for through openNS).
+	openNS(t floor.Topo, i int) (vnetns.NsHandle, error)
+	// all opens every namespace of the built lab, for the free waiter.
+	all(t floor.Topo) ([]vnetns.NsHandle, error)
+	// down removes t; the harness times it.
+	down(ctx context.Context, t floor.Topo) error
+}
+
+// upStats are what a tool reports besides the wall time.
+type upStats struct {
+	maxRSS int64  // KiB, of the up command's process, 0 if unknown
+	phases string // the tool's own phase timings, if any
+}
+
+// run executes argv, with stdin from in, and returns stdout and the rusage
+// max RSS (KiB); stderr is kept for the error.
+func run(ctx context.Context, in io.Reader, argv ...string) ([]byte, int64, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var out, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, &out, &errb
+	err := cmd.Run()
+	var rss int64
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss = ru.Maxrss
+		}
+	}
+	if err != nil {
+		return out.Bytes(), rss, fmt.Errorf("%s: %w: %s", strings.Join(argv[:min(len(argv), 3)], " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.Bytes(), rss, nil
+}
+
+func openNamed(names []string) ([]vnetns.NsHandle, error) {
+	var hs []vnetns.NsHandle
+	for _, n := range names {
+		h, err := netns.Open(n)
+		if err != nil {
+			for _, x := range hs {
+				x.Close()
+			}
+			return nil, err
+		}
+		hs = append(hs, h)
+	}
+	return hs, nil
+}
+
+// nslabTool runs the nslab binary: `nslab up -q FILE`, `nslab down LAB`.
+type nslabTool struct {
+	bin, dir string
+	// wait runs plain `nslab down LAB`, which waits for the kernel itself;
+	// otherwise `nslab down --no-wait LAB` and the harness's waiter alone.
+	wait bool
+}
+
+func (n *nslabTool) name() string             { return "nslab" }
+func (n *nslabTool) supports(floor.Topo) bool { return true }
+func (n *nslabTool) file(t floor.Topo) string { return filepath.Join(n.dir, labName(t.Kind)+".yaml") }
+func (n *nslabTool) prepare(_ context.Context, t floor.Topo) error {
+	return os.WriteFile(n.file(t), []byte(topoYAML(t, labName(t.Kind))), 0o644)
+}
+func (n *nslabTool) up(ctx context.Context, t floor.Topo) (upStats, error) {
+	_, rss, err := run(ctx, nil, n.bin, "up", "-q", n.file(t))
+	return upStats{maxRSS: rss}, err
+}
+func (n *nslabTool) openNS(t floor.Topo, i int) (vnetns.NsHandle, error) {
+	return netns.Open(t.NodeNS(i))
+}
+func (n *nslabTool) all(t floor.Topo) ([]vnetns.NsHandle, error) { return openNamed(t.Names()) }
+func (n *nslabTool) down(ctx context.Context, t floor.Topo) error {
+	argv := []string{n.bin, "down", "--no-wait", labName(t.Kind)}
+	if n.wait {
+		argv = []string{n.bin, "down", labName(t.Kind)}
+	}
+	_, _, err := run(ctx, nil, argv...)
+	return err
+}
+
+// floorTool runs the floor program (bench/floor/cmd/floor).
+type floorTool struct {
+	bin string
+}
+
+func (f *floorTool) name() string                              { return "floor" }
+func (f *floorTool) supports(floor.Topo) bool                  { return true }
+func (f *floorTool) prepare(context.Context, floor.Topo) error { return nil }
+func (f *floorTool) up(ctx context.Context, t floor.Topo) (upStats, error) {
+	out, rss, err := run(ctx, nil, f.bin, "up", t.Kind, strconv.Itoa(t.N), t.Prefix)
+	return upStats{maxRSS: rss, phases: strings.TrimSpace(string(out))}, err
+}
+func (f *floorTool) openNS(t floor.Topo, i int) (vnetns.NsHandle, error) {
+	return netns.Open(t.NodeNS(i))
+}
+func (f *floorTool) all(t floor.Topo) ([]vnetns.NsHandle, error) { return openNamed(t.Names()) }
+func (f *floorTool) down(ctx context.Context, t floor.Topo) error {
+	_, _, err := run(ctx, nil, f.bin, "down", t.Kind, strconv.Itoa(t.N), t.Prefix)
+	return err
+}
+
+// batchTool is iproute2's `ip -batch`: one root batch, one switch batch
+// (star), one `ip -n NS -batch` per namespace; files generated untimed.
+type batchTool struct {
+	dir string
+}
+
+func (b *batchTool) name() string               { return "batch" }
+func (b *batchTool) supports(t floor.Topo) bool { return t.N <= 1000 }
+func (b *batchTool) prepare(_ context.Context, t floor.Topo) error {
+	root, sw, per := batchFiles(t)
+	if err := os.WriteFile(filepath.Join(b.dir, "root.batch"), []byte(root), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(b.dir, "sw.batch"), []byte(sw), 0o644); err != nil {
+		return err
+	}
+	for i, p := range per {
+		if err := os.WriteFile(filepath.Join(b.dir, fmt.Sprintf("ns%d.batch", i)), []byte(p), 0o644); err != nil {
+			return err
+		}
+	}
+	var d strings.Builder
+	for _, n := range t.Names() {
+		fmt.Fprintf(&d, "netns del %s\n", n)
+	}
+	return os.WriteFile(filepath.Join(b.dir, "down.batch"), []byte(d.String()), 0o644)
+}
+func (b *batchTool) up(ctx context.Context, t floor.Topo) (upStats, error) {
+	t0 := time.Now()
+	if _, _, err := run(ctx, nil, "ip", "-batch", filepath.Join(b.dir, "root.batch")); err != nil {
+		return upStats{}, err
+	}
+	t1 := time.Now()
+	if t.Kind == "star" {
+		if _, _, err := run(ctx, nil, "ip", "-n", t.Prefix+"sw", "-batch", filepath.Join(b.dir, "sw.batch")); err != nil {
+			return upStats{}, err
+		}
+	}
+	t2 := time.Now()
+	for i := range t.N {
+		if _, _, err := run(ctx, nil, "ip", "-n", t.NodeNS(i), "-batch", filepath.Join(b.dir, fmt.Sprintf("ns%d.batch", i))); err != nil {
+			return upStats{}, err
+		}
+	}
+	return upStats{phases: fmt.Sprintf("root %.3f switch %.3f per-ns %.3f", t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds(), time.Since(t2).Seconds())}, nil
+}
+func (b *batchTool) openNS(t floor.Topo, i int) (vnetns.NsHandle, error) {
+	return netns.Open(t.NodeNS(i))
+}
+func (b *batchTool) all(t floor.Topo) ([]vnetns.NsHandle, error) { return openNamed(t.Names()) }
+func (b *batchTool) down(ctx context.Context, t floor.Topo) error {
+	_, _, err := run(ctx, nil, "ip", "-batch", filepath.Join(b.dir, "down.batch"))
+	return err
+}
+
+// mininetTool drives Debian's Mininet (LinuxBridge, no controller) through
+// a Python process started (and importing Mininet) before the timer.
+type mininetTool struct {
+	dir string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Reader
+	pids []int
+}
+
+func (m *mininetTool) name() string { return "mininet" }
+func (m *mininetTool) supports(t floor.Topo) bool {
+	return t.Kind == "star" && t.N <= 1000
+}
+func (m *mininetTool) prepare(ctx context.Context, t floor.Topo) error {
+	script := filepath.Join(m.dir, "mn_star.py")
+	if err := os.WriteFile(script, []byte(mininetScript), 0o644); err != nil {
+		return err
+	}
+	cmd := exec.Command("/usr/bin/python3", script, strconv.Itoa(t.N))
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	outp, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start mininet script: %w", err)
+	}
+	m.cmd, m.in, m.out = cmd, in, bufio.NewReaderSize(outp, 1<<20)
+	if _, err := m.expect("ready"); err != nil {
+		m.abort()
+		return err
+	}
+	return nil
+}
+
+func (m *mininetTool) expect(word string) ([]string, error) {
+	line, err := m.out.ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("mininet script: %w (see its errors above)", err)
+	}
+	f := strings.Fields(line)
+	if len(f) == 0 || f[0] != word {
+		return nil, fmt.Errorf("mininet script: want %q, got %q", word, strings.TrimSpace(line))
+	}
+	return f[1:], nil
+}
+
+// abort ends the script: EOF on stdin makes it stop its network.
+func (m *mininetTool) abort() {
+	if m.cmd == nil {
+		return
+	}
+	m.in.Close()
+	m.cmd.Wait()
+	m.cmd = nil
+}
+
+func (m *mininetTool) up(ctx context.Context, t floor.Topo) (upStats, error) {
+	if _, err := io.WriteString(m.in, "up\n"); err != nil {
+		return upStats{}, err
+	}
+	f, err := m.expect("up")
+	if err != nil {
+		return upStats{}, err
+	}
+	m.pids = m.pids[:0]
+	for _, s := range f {
+		p, err := strconv.Atoi(s)
+		if err != nil {
+			return upStats{}, fmt.Errorf("mininet script: bad pid %q", s)
+		}
+		m.pids = append(m.pids, p)
+	}
+	if len(m.pids) != t.N {
+		return upStats{}, fmt.Errorf("mininet script: %d hosts, want %d", len(m.pids), t.N)
+	}
+	return upStats{}, nil
+}
+func (m *mininetTool) openNS(t floor.Topo, i int) (vnetns.NsHandle, error) {
+	return netns.OpenPath(fmt.Sprintf("/proc/%d/ns/net", m.pids[i]))
+}
+func (m *mininetTool) all(t floor.Topo) ([]vnetns.NsHandle, error) {
+	var hs []vnetns.NsHandle
+	for i := range m.pids {
+		h, err := m.openNS(t, i)
+		if err != nil {
+			for _, x := range hs {
+				x.Close()
+			}
+			return nil, err
+		}
+		hs = append(hs, h)
+	}
+	return hs, nil
+}
+func (m *mininetTool) down(ctx context.Context, t floor.Topo) error {
+	if _, err := io.WriteString(m.in, "down\n"); err != nil {
+		return err
+	}
+	_, err := m.expect("down")
+	m.abort()
+	return err
+}
