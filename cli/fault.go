@@ -12,6 +12,8 @@ import (
 
 func init() {
 	register(newNodeCmd)
+	register(newPartitionCmd)
+	register(newHealCmd)
 	addLinkSetForm(linkSetForm{
 		// nslab link set LAB NODE:IF rate=10mbit delay=20ms | --clear
 		match: func(args []string) bool {
@@ -99,4 +101,37 @@ func newNodeCmd() *cobra.Command {
 		})
 	}
 	return c
+}
+
+func newPartitionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "partition LAB NODE[,NODE...] NODE[,NODE...]",
+		Short: "Cut all traffic (IPv4 and IPv6) between two groups of lab nodes, until 'nslab heal'",
+		Example: `  nslab partition demo h1,h3 h2
+  nslab heal demo`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(c *cobra.Command, args []string) error {
+			a, b := strings.Split(args[1], ","), strings.Split(args[2], ",")
+			if err := lab.Partition(c.Context(), args[0], a, b); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "%s: partitioned %s | %s\n", args[0], args[1], args[2])
+			return nil
+		},
+	}
+}
+
+func newHealCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "heal LAB",
+		Short: "Remove every partition of a lab",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := lab.Heal(c.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "%s: healed\n", args[0])
+			return nil
+		},
+	}
 }

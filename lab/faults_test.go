@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/lab"
+	"github.com/nslab/nslab/lab/topo"
+	"github.com/nslab/nslab/nslabtest"
 	"github.com/nslab/nslab/shape"
 )
 
@@ -136,5 +138,41 @@ func TestLinkDownAndNodeStop(t *testing.T) {
 	// Bad references name the object.
 	if err := lab.SetLinkState(t.Context(), spec.Name, "a:eth9", false); err == nil || !strings.Contains(err.Error(), `node "a" has no interface "eth9"`) {
 		t.Errorf("bad interface: %v", err)
+	}
+}
+
+func TestPartitionAndHeal(t *testing.T) {
+	spec, err := lab.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Name = nslabtest.Name(t, topo.MaxLabName)
+	renameHostEnds(t, spec)
+	upLab(t, spec)
+	if err := lab.Partition(t.Context(), spec.Name, []string{"h1", "h3"}, []string{"h2"}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := lab.Check(t.Context(), spec.Name, lab.CheckOptions{Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range rep.Probes {
+		cut := (p.From == "h2") != (p.To == "h2") && p.From != "r1" && p.To != "r1"
+		if cut == p.Pass {
+			t.Errorf("partition h1,h3 | h2: %s -> %s %s: got %s", p.From, p.To, p.Addr, p.Got)
+		}
+	}
+	st, _ := lab.GetStatus(spec.Name)
+	if st.Faults == nil || len(st.Faults.Partitions) != 1 {
+		t.Errorf("status does not record the partition: %+v", st.Faults)
+	}
+	if err := lab.Heal(t.Context(), spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	if !reachable(t, spec.Name) {
+		t.Error("not reachable after heal")
+	}
+	if err := lab.Partition(t.Context(), spec.Name, []string{"h1"}, []string{"h1"}); err == nil {
+		t.Error("a node in both groups was accepted")
 	}
 }

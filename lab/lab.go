@@ -279,6 +279,21 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 	if err := parallel(ctx, s, "impair", p.Impairs, workers(), s.impair); err != nil {
 		return nil, err
 	}
+	var fwNodes []string
+	for _, c := range p.Configs {
+		if c.Firewall {
+			fwNodes = append(fwNodes, c.Node.Name)
+		}
+	}
+	if len(fwNodes) > 0 {
+		prev := st.Model
+		st.Model = want // policies and partitions as wanted now
+		err := s.applyFirewalls(st, fwNodes)
+		st.Model = prev
+		if err != nil {
+			return nil, err
+		}
+	}
 	var failed []ProcFailure
 	if st.Procs == nil {
 		st.Procs = map[string][]Proc{}

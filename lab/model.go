@@ -52,6 +52,23 @@ type NodeModel struct {
 	Routes  []RouteModel        `json:"routes,omitempty"`
 	Run     [][]string          `json:"run,omitempty"`
 	IPv6    bool                `json:"ipv6,omitempty"` // some interface has an IPv6 address
+	// Firewall is the node's policy from the topology; nil for none.
+	Firewall *FirewallModel `json:"firewall,omitempty"`
+}
+
+// FirewallModel is a node's firewall policy, with node names in rules
+// already replaced by addresses.
+type FirewallModel struct {
+	Rules      []string          `json:"rules,omitempty"`
+	Default    map[string]string `json:"default,omitempty"`
+	Masquerade []string          `json:"masquerade,omitempty"`
+}
+
+func (f *FirewallModel) equal(g *FirewallModel) bool {
+	if f == nil || g == nil {
+		return f == g
+	}
+	return slices.Equal(f.Rules, g.Rules) && maps.Equal(f.Default, g.Default) && slices.Equal(f.Masquerade, g.Masquerade)
 }
 
 // IfModel is one veth end in a node or on the host.
@@ -205,6 +222,9 @@ func nodeModel(spec *topo.Spec, n *topo.Node, ns string) *NodeModel {
 	}
 	for _, argv := range n.Run {
 		nm.Run = append(nm.Run, slices.Clone(argv))
+	}
+	if fw := n.Firewall; fw != nil && (len(fw.Resolved) > 0 || len(fw.Default) > 0 || len(fw.Masquerade) > 0) {
+		nm.Firewall = &FirewallModel{Rules: slices.Clone(fw.Resolved), Default: maps.Clone(fw.Default), Masquerade: slices.Clone(fw.Masquerade)}
 	}
 	return nm
 }

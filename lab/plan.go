@@ -39,12 +39,13 @@ type NodeConfig struct {
 	AddRoutes []RouteModel
 	DelRoutes []RouteModel
 	Restart   bool // the run commands changed (or the node is new and has some)
+	Firewall  bool // the firewall policy changed (or the node is new and has one)
 	BridgeMTU int  // switches: new bridge MTU, 0 = unchanged
 }
 
 func (c *NodeConfig) empty() bool {
 	return len(c.Sysctls) == 0 && len(c.AddAddrs) == 0 && len(c.DelAddrs) == 0 && len(c.MTU) == 0 &&
-		len(c.Up) == 0 && len(c.AddRoutes) == 0 && len(c.DelRoutes) == 0 && !c.Restart && c.BridgeMTU == 0
+		len(c.Up) == 0 && len(c.AddRoutes) == 0 && len(c.DelRoutes) == 0 && !c.Restart && c.BridgeMTU == 0 && !c.Firewall
 }
 
 // Empty reports whether the plan changes nothing.
@@ -189,6 +190,9 @@ func nodeConfig(on, nn *NodeModel, newLinks map[string]bool) *NodeConfig {
 	if !slices.EqualFunc(on.Run, nn.Run, slices.Equal) || (c.New && len(nn.Run) > 0) {
 		c.Restart = true
 	}
+	if !nn.Firewall.equal(on.Firewall) {
+		c.Firewall = true
+	}
 	return c
 }
 
@@ -278,6 +282,9 @@ func (p *Plan) String() string {
 		}
 		if c.Restart {
 			parts = append(parts, "restart run commands")
+		}
+		if c.Firewall {
+			parts = append(parts, "firewall policy")
 		}
 		if c.BridgeMTU != 0 {
 			parts = append(parts, fmt.Sprintf("bridge mtu %d", c.BridgeMTU))

@@ -3,6 +3,7 @@ package topo
 import (
 	"cmp"
 	"fmt"
+	"github.com/nslab/nslab/firewall"
 	"net/netip"
 	"slices"
 	"strings"
@@ -124,6 +125,69 @@ func (p *parser) resolve(s *Spec) {
 	for _, ri := range p.routes {
 		p.checkRoute(ri)
 	}
+	for _, n := range all {
+		if n.Firewall != nil {
+			p.checkFirewall(n)
+		}
+	}
+}
+
+// checkFirewall resolves node names in a node's firewall rules to their
+// addresses and checks every rule with package firewall.
+func (p *parser) checkFirewall(n *Node) {
+	fw := n.Firewall
+	fw.Resolved = nil
+	for i, text := range fw.Rules {
+		pos := fw.Pos
+		if i < len(fw.RulePos) {
+			pos = fw.RulePos[i]
+		}
+		res, err := p.resolveRule(text)
+		if err == nil {
+			_, err = firewall.ParseRule(res)
+		}
+		if err != nil {
+			p.errorf(pos, "node %q: %v", n.Name, err)
+			continue
+		}
+		fw.Resolved = append(fw.Resolved, res)
+	}
+	for _, m := range fw.Masquerade {
+		if n.Interface(m) == nil {
+			p.errorf(fw.Pos, "node %q firewall masquerade: no interface %q on the node", n.Name, m)
+		}
+	}
+}
+
+// resolveRule replaces node names after "from" and "to" with the node's
+// addresses: "deny in tcp 5432 from h1" -> "... from 198.18.1.10,fd00:1::10".
+func (p *parser) resolveRule(text string) (string, error) {
+	w := strings.Fields(text)
+	for i := 1; i < len(w); i++ {
+		if w[i-1] != "from" && w[i-1] != "to" {
+			continue
+		}
+		var out []string
+		for _, item := range strings.Split(w[i], ",") {
+			n := p.nodes[item]
+			if n == nil {
+				out = append(out, item)
+				continue
+			}
+			var addrs []string
+			for _, ifc := range n.Interfaces {
+				for _, a := range ifc.Addresses {
+					addrs = append(addrs, a.Addr().String())
+				}
+			}
+			if len(addrs) == 0 {
+				return "", fmt.Errorf("firewall rule %q: node %q has no addresses to match", text, item)
+			}
+			out = append(out, addrs...)
+		}
+		w[i] = strings.Join(out, ",")
+	}
+	return strings.Join(w, " "), nil
 }
 
 func (p *parser) nodeOf(e *Endpoint) *Node {

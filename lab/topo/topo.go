@@ -58,6 +58,7 @@ type Node struct {
 type Firewall struct {
 	Rules      []string
 	RulePos    []Pos
+	Resolved   []string // Rules with node names replaced by addresses, as package firewall parses them
 	Default    map[string]string
 	Masquerade []string
 	Pos        Pos
