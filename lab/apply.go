@@ -143,6 +143,18 @@ func (s *session) get(name string) (*nsh, error) {
 	return n, nil
 }
 
+// forgetAll closes the handles of every namespace (not the caller's).
+func (s *session) forgetAll() {
+	s.mu.Lock()
+	nss := s.nss
+	s.nss = map[string]*nsh{}
+	s.mu.Unlock()
+	for _, n := range nss {
+		n.h.Close()
+		n.ns.Close()
+	}
+}
+
 func (s *session) forget(name string) {
 	s.mu.Lock()
 	n := s.nss[name]

@@ -474,6 +474,8 @@ func down(ctx context.Context, st *State, o Options) error {
 		return err
 	}
 	appendEvents(st.Lab, []Event{{Kind: "lab-down", Detail: fmt.Sprintf("%d namespaces removed", len(deleted))}})
+	// Handles pin their namespaces: drop them before waiting for the kernel.
+	s.forgetAll()
 	if w != nil {
 		s.report("free", 0, len(deleted))
 		if err := w.wait(ctx, 60*time.Second); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,11 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nslab/nslab/internal/nl"
+	"github.com/nslab/nslab/ipaddr"
 	"github.com/nslab/nslab/lab"
 	"github.com/nslab/nslab/lab/topo"
+	"github.com/nslab/nslab/netdev"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/nslabtest"
 	"github.com/nslab/nslab/nslabtest/labtest"
+	"github.com/nslab/nslab/probe"
+	vnetns "github.com/vishvananda/netns"
 )
 
 func TestMain(m *testing.M) { os.Exit(nslabtest.Main(m)) }
@@ -329,4 +335,54 @@ func procState(pid int) string {
 		return ""
 	}
 	return s[i+2 : i+3]
+}
+
+// TestSwitchBridgesHostDevice bridges a device of the root namespace (a veth
+// standing in for a physical NIC, its peer in a throwaway namespace playing
+// the outside network) into a lab switch, and checks that down returns it.
+func TestSwitchBridgesHostDevice(t *testing.T) {
+	nslabtest.RequireRoot(t)
+	outside := nslabtest.NewNS(t)
+	dev := nslabtest.Name(t, 15)
+	root, err := nl.NewHandle(vnetns.None())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	outH, err := nl.NewHandle(outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outH.Close()
+	if err := netdev.AddVeth(root, netdev.End{Name: dev}, netdev.End{NS: outside, Name: "eth0", Up: true}, outH); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netdev.Delete(root, dev) })
+	if err := ipaddr.Add(outH, "eth0", netip.MustParsePrefix("198.18.50.1/24"), ipaddr.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	spec := parse(t, strings.ReplaceAll(`
+name: x
+nodes:
+  h1:
+    interfaces: {eth0: {addresses: [198.18.50.10/24]}}
+switches:
+  sw: {host_device: DEV}
+links:
+  - endpoints: [h1:eth0, sw]
+`, "DEV", dev))
+	labtest.Up(t, spec)
+	if _, err := netdev.Get(root, dev); !errors.Is(err, netdev.ErrNotFound) {
+		t.Fatalf("host device %s still in the root namespace after up: %v", dev, err)
+	}
+	r := probe.Probe(t.Context(), probe.Request{NS: outside, Proto: probe.ICMP, Dst: netip.MustParseAddr("198.18.50.10"), Timeout: 3 * time.Second})
+	if r.Verdict != probe.OK {
+		t.Fatalf("outside -> h1 through the bridged device: %s %v", r.Verdict, r.Err)
+	}
+	if err := lab.Down(t.Context(), spec.Name, lab.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := netdev.Get(root, dev); err != nil {
+		t.Fatalf("host device %s not back in the root namespace after down: %v", dev, err)
+	}
 }
