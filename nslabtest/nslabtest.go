@@ -10,6 +10,7 @@ package nslabtest
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/nslab/nslab/internal/names"
@@ -29,6 +30,13 @@ var token = names.Unique("", 4)
 // ProcessPrefix is Prefix plus this process's token: every name Name returns
 // starts with it.
 func ProcessPrefix() string { return Prefix + token }
+
+// Importing nslabtest keeps the test binary's main goroutine on the main OS
+// thread. The Go runtime never ends that thread: were a throwaway goroutine
+// that dies locked inside a foreign namespace ever scheduled there, the
+// runtime would wedge the thread in that namespace instead of ending it,
+// and the namespace could never be freed. (nslab's main does the same.)
+func init() { runtime.LockOSThread() }
 
 // CI reports whether the tests run in continuous integration (CI=true).
 func CI() bool { return os.Getenv("CI") == "true" }
