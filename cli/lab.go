@@ -380,7 +380,7 @@ func newExecCmd() *cobra.Command {
 				return fmt.Errorf("no command given: nslab exec %s %s -- CMD [ARGS...]", args[0], args[1])
 			}
 			err := lab.Exec(args[0], args[1], argv)
-			if errors.Is(err, lab.ErrNoLab) || strings.Contains(fmt.Sprint(err), "has no node or switch") {
+			if errors.Is(err, lab.ErrNoLab) || errors.Is(err, lab.ErrNoNode) {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "nslab: %v\n", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"slices"
@@ -412,6 +413,9 @@ func Down(ctx context.Context, lab string, o Options) error {
 // ErrNoLab is returned for a lab that does not run on this machine.
 var ErrNoLab = errors.New("no such lab")
 
+// ErrNoNode is returned for a node or switch a running lab does not have.
+var ErrNoNode = errors.New("no node or switch")
+
 func down(ctx context.Context, st *State, o Options) error {
 	s, err := newSession(st.Lab, o.Progress)
 	if err != nil {
@@ -497,7 +501,7 @@ func Exec(lab, node string, argv []string) error {
 }
 
 // Command returns a command that runs argv in a node of a running lab.
-func Command(ctx context.Context, lab, node string, argv ...string) (*execCmd, error) {
+func Command(ctx context.Context, lab, node string, argv ...string) (*exec.Cmd, error) {
 	t, err := target(lab, node)
 	if err != nil {
 		return nil, err
@@ -515,7 +519,7 @@ func target(lab, node string) (nsexec.Target, error) {
 	}
 	n := st.Model.Nodes[node]
 	if n == nil {
-		return nsexec.Target{}, fmt.Errorf("lab %q has no node or switch %q (nodes: %s)", lab, node, strings.Join(slicesSorted(st.Model.Nodes), ", "))
+		return nsexec.Target{}, fmt.Errorf("lab %q: %w %q (nodes and switches: %s)", lab, ErrNoNode, node, strings.Join(slicesSorted(st.Model.Nodes), ", "))
 	}
 	return nsexec.Named(n.NS)
 }

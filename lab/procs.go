@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/nslab/nslab/nsexec"
 )
-
-type execCmd = exec.Cmd
 
 // startProcs starts a node's run commands in its namespace, each in its own
 // session with stdout and stderr appended to a log file under LogDir.
