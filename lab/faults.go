@@ -1,9 +1,14 @@
 package lab
 
 import (
+	"net/netip"
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/nslab/nslab/internal/nl"
+	"github.com/vishvananda/netlink"
 	"slices"
 	"strings"
 	"syscall"
@@ -75,6 +80,7 @@ func SetLinkState(ctx context.Context, lab, ref string, up bool) error {
 			if err := netdev.SetUp(h.h, ifname); err != nil {
 				return err
 			}
+			waitRoutes(h.h, ifname, n.Ifs[ifname].Addrs)
 			st.Faults.LinksDown = slices.DeleteFunc(st.Faults.LinksDown, func(s string) bool { return s == key })
 			appendEvents(lab, []Event{{Kind: "link-up", Node: n.Name, If: ifname}})
 			return nil
@@ -154,6 +160,7 @@ func SetNodeState(ctx context.Context, lab, node string, running bool) error {
 					continue
 				}
 				errs = append(errs, netdev.SetUp(h.h, i))
+				waitRoutes(h.h, i, n.Ifs[i].Addrs)
 			} else {
 				errs = append(errs, netdev.SetDown(h.h, i))
 			}
@@ -170,4 +177,43 @@ func SetNodeState(ctx context.Context, lab, node string, running bool) error {
 		}
 		return nil
 	})
+}
+
+// waitRoutes waits (briefly, polling) until the connected routes of the
+// interface's addresses are back after it came up: the kernel restores
+// IPv6 routes from a work queue, so right after an interface is set up its
+// IPv6 subnet is not yet reachable.
+func waitRoutes(h *netlink.Handle, ifname string, addrs []netip.Prefix) {
+	want := map[netip.Prefix]bool{}
+	for _, a := range addrs {
+		if a.Addr().Is6() {
+			want[a.Masked()] = true
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		routes, err := nl.RouteList(h, netlink.FAMILY_V6)
+		if err != nil {
+			return
+		}
+		found := 0
+		for _, r := range routes {
+			if r.Dst == nil {
+				continue
+			}
+			if p, ok := netip.AddrFromSlice(r.Dst.IP); ok {
+				ones, _ := r.Dst.Mask.Size()
+				if want[netip.PrefixFrom(p.Unmap(), ones)] {
+					found++
+				}
+			}
+		}
+		if found >= len(want) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -32,6 +32,11 @@ func reachable(t *testing.T, name string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, p := range rep.Probes {
+		if !p.Pass {
+			t.Logf("%s -> %s %s: %s %s", p.From, p.To, p.Addr, p.Got, p.Detail)
+		}
+	}
 	return rep.OK()
 }
 
@@ -111,7 +116,7 @@ func TestLinkDownAndNodeStop(t *testing.T) {
 	if err := lab.SetLinkState(t.Context(), spec.Name, "a:eth0", true); err != nil {
 		t.Fatal(err)
 	}
-	if !reachable(t, spec.Name) {
+	if !eventually(3*time.Second, func() bool { return reachable(t, spec.Name) }) {
 		t.Error("not reachable after link up")
 	}
 	// Node stop: its process is frozen, its links are down.
@@ -129,7 +134,9 @@ func TestLinkDownAndNodeStop(t *testing.T) {
 	if err := lab.SetNodeState(t.Context(), spec.Name, "b", true); err != nil {
 		t.Fatal(err)
 	}
-	if !reachable(t, spec.Name) {
+	// IPv6 neighbour discovery after the interfaces come back can take a
+	// moment: wait for it, with a deadline.
+	if !eventually(3*time.Second, func() bool { return reachable(t, spec.Name) }) {
 		t.Error("node b not reachable after start")
 	}
 	if s := procState(pid); s == "T" {
@@ -174,5 +181,19 @@ func TestPartitionAndHeal(t *testing.T) {
 	}
 	if err := lab.Partition(t.Context(), spec.Name, []string{"h1"}, []string{"h1"}); err == nil {
 		t.Error("a node in both groups was accepted")
+	}
+}
+
+// eventually polls cond until it holds or d has passed.
+func eventually(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

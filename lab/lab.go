@@ -122,6 +122,9 @@ func Up(ctx context.Context, spec *topo.Spec, o Options) (*Result, error) {
 		return res, err
 	}
 	st.File = want.File
+	if plan.Fresh {
+		os.Remove(EventsPath(spec.Name)) // a new lab, a new event history
+	}
 	failed, err := apply(ctx, st, plan, want, o)
 	res.Failed = failed
 	if err != nil && plan.Fresh {
@@ -138,7 +141,6 @@ func Up(ctx context.Context, spec *topo.Spec, o Options) (*Result, error) {
 		kind := "lab-changed"
 		if plan.Fresh {
 			kind = "lab-up"
-			os.Remove(EventsPath(spec.Name))
 		}
 		appendEvents(spec.Name, append([]Event{{Kind: kind, Detail: fmt.Sprintf("%d nodes, %d links", len(want.Nodes), len(want.Links))}}, evs...))
 	}

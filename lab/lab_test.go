@@ -222,6 +222,11 @@ func TestRunCommandFailureReported(t *testing.T) {
 	if !strings.Contains(string(b), "nslt-no-such-command") {
 		t.Errorf("log %s does not name the command:\n%s", res.Failed[0].Log, b)
 	}
+	// The exit status is an event.
+	ev, _ := os.ReadFile(lab.EventsPath(spec.Name))
+	if !strings.Contains(string(ev), `"kind":"process-exited"`) || !strings.Contains(string(ev), "exited with status 127") {
+		t.Errorf("no process-exited event with status 127 in %s:\n%s", lab.EventsPath(spec.Name), ev)
+	}
 	// The lab is consistent: both nodes up and reachable.
 	check(t, spec.Name, 0)
 }

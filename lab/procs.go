@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,8 +35,12 @@ func startProcs(lab string, n *NodeModel) ([]Proc, []ProcFailure) {
 			failed = append(failed, ProcFailure{Node: n.Name, Argv: argv, Log: log, Err: err})
 			continue
 		}
-		cmd := nsexec.Command(context.Background(), t, argv...)
-		cmd.Env = append(cmd.Env, procMark(lab), "NSLAB_NODE="+n.Name)
+		// A supervisor (a re-exec of this binary, see superviseInit) runs
+		// the command in the node and records its exit status as an event.
+		cmd := exec.Command("/proc/self/exe", argv...)
+		cmd.Args = argv
+		cmd.Env = append(os.Environ(), procMark(lab), "NSLAB_NODE="+n.Name,
+			envSupervise+"="+strings.Join([]string{lab, n.Name, t.Path, t.Etc}, "\x1f"))
 		cmd.Stdout, cmd.Stderr = f, f
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		fmt.Fprintf(f, "--- %s nslab: starting %q\n", time.Now().UTC().Format(time.RFC3339), argv)
@@ -84,6 +91,59 @@ func zombie(pid int) bool {
 	}
 	return false
 }
+
+const envSupervise = "NSLAB_SUPERVISE"
+
+// superviseInit turns a re-exec of the running binary into the supervisor
+// of one run command: it starts the command in its node (through nsexec),
+// passes SIGTERM, SIGINT and SIGHUP on to it, waits, appends a
+// "process-exited" event with the exit status to the lab's events, and
+// exits with the command's status. It runs from this package's init, so
+// any binary that imports lab can start lab processes.
+func superviseInit() {
+	v, ok := os.LookupEnv(envSupervise)
+	if !ok {
+		return
+	}
+	os.Unsetenv(envSupervise)
+	f := strings.Split(v, "\x1f")
+	if len(f) != 4 {
+		fmt.Fprintf(os.Stderr, "nslab: bad %s\n", envSupervise)
+		os.Exit(126)
+	}
+	labName, node := f[0], f[1]
+	cmd := nsexec.Command(context.Background(), nsexec.Target{Path: f[2], Etc: f[3]}, os.Args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "nslab: %v\n", err)
+		os.Exit(126)
+	}
+	go func() {
+		for s := range sigs {
+			cmd.Process.Signal(s)
+		}
+	}()
+	err := cmd.Wait()
+	code, detail := 0, "exited with status 0"
+	if ee, ok := err.(*exec.ExitError); ok {
+		ws := ee.Sys().(syscall.WaitStatus)
+		switch {
+		case ws.Signaled():
+			code, detail = 128+int(ws.Signal()), "killed by signal "+ws.Signal().String()
+		default:
+			code, detail = ws.ExitStatus(), fmt.Sprintf("exited with status %d", ws.ExitStatus())
+		}
+	} else if err != nil {
+		code, detail = 126, err.Error()
+	}
+	fmt.Fprintf(os.Stderr, "--- %s nslab: %q %s\n", time.Now().UTC().Format(time.RFC3339), os.Args, detail)
+	appendEvents(labName, []Event{{Kind: "process-exited", Node: node, Detail: fmt.Sprintf("%q %s", strings.Join(os.Args, " "), detail)}})
+	os.Exit(code)
+}
+
+func init() { superviseInit() }
 
 // procMark is the environment variable that marks the processes nslab
 // starts for a lab (and their children), so that a down after a crash finds
