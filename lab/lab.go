@@ -428,7 +428,9 @@ func down(ctx context.Context, st *State, o Options) error {
 		stopProcs(ps)
 	}
 	st.Procs = nil
-	stopMarked(st.Lab) // processes a crash kept from being recorded
+	if st.Dirty || st.Model == nil || st.Model.hasRun() {
+		stopMarked(st.Lab) // processes a crash kept from being recorded
+	}
 	if st.Model != nil {
 		for _, n := range st.Model.sortedNodes() {
 			if n.HostDev != "" && netns.Exists(n.NS) && owned(n.NS, st.Owned[n.NS], st.Lab) {
@@ -534,4 +536,13 @@ func nodeNames(m *Model) []string {
 		}
 	}
 	return out
+}
+
+func (m *Model) hasRun() bool {
+	for _, n := range m.Nodes {
+		if len(n.Run) > 0 {
+			return true
+		}
+	}
+	return false
 }
