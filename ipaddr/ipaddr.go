@@ -32,6 +32,10 @@ type Options struct {
 	// second, so a fresh lab never stalls on duplicate address detection.
 	// It has no effect on IPv4.
 	NoDAD bool
+	// Index is the device's interface index when the caller knows it:
+	// the device is then not looked up by name (the name only labels
+	// errors), which saves a request. 0 = look the device up.
+	Index int32
 }
 
 // An Error describes a failed operation on an address of a device. It
@@ -116,11 +120,16 @@ func do(h *netlink.Handle, op, dev string, p netip.Prefix, o Options, fn func(ne
 	if err != nil {
 		return fail(err)
 	}
-	l, err := link(h, dev)
-	if err != nil {
+	var l netlink.Link
+	if o.Index > 0 {
+		l = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: int(o.Index), Name: dev}}
+	} else if l, err = link(h, dev); err != nil {
 		return fail(err)
 	}
 	if err := fn(l, a); err != nil {
+		if errors.Is(err, unix.ENODEV) && o.Index > 0 {
+			err = fmt.Errorf("no device with index %d: %w", o.Index, netdev.ErrNotFound)
+		}
 		if errno, ok := err.(unix.Errno); ok && errno == unix.EADDRNOTAVAIL && op == "delete" {
 			err = absent{errno}
 		}

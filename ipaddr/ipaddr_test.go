@@ -180,3 +180,24 @@ func TestCrossCheckIP(t *testing.T) {
 		t.Errorf("ipaddr.ListGlobal = %v, ip says %v", ours, fromIP)
 	}
 }
+
+func TestReplaceByIndex(t *testing.T) {
+	t.Parallel()
+	h := veth(t, nslabtest.NewNS(t))
+	v1, err := h.LinkByName("v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := netip.MustParsePrefix("198.18.7.1/24")
+	// The index wins over the name, which only labels errors.
+	if err := ipaddr.Replace(h, "v1", p, ipaddr.Options{Index: int32(v1.Attrs().Index)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := detail(t, h, "v1", p); !ok {
+		t.Errorf("v1 lacks %s after Replace by index", p)
+	}
+	err = ipaddr.Replace(h, "gone", p, ipaddr.Options{Index: 999})
+	if !errors.Is(err, netdev.ErrNotFound) || !strings.Contains(err.Error(), "index 999") {
+		t.Errorf("Replace on a missing index: %v, want netdev.ErrNotFound naming index 999", err)
+	}
+}

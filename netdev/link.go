@@ -121,6 +121,36 @@ func SetUp(h *netlink.Handle, name string) error {
 	return change(h, "bring up", name, h.LinkSetUp)
 }
 
+// SetByIndex changes the device with interface index index in one
+// request, without looking it up by name: up brings it up, a non-empty alias
+// sets its alias, like `ip link set dev NAME [up] [alias ALIAS]` (name only
+// labels errors). It works for lo (index 1). Like every function here, it
+// may be called from several goroutines at once, on one handle or several.
+func SetByIndex(h *netlink.Handle, index int32, name string, up bool, alias string) error {
+	op := "change"
+	if up {
+		op = "bring up"
+	}
+	if index <= 0 {
+		return newError(op, "", name, fmt.Errorf("interface index %d: want a positive index", index))
+	}
+	req, err := newRequest(h, unix.RTM_NEWLINK, unix.NLM_F_ACK)
+	if err != nil {
+		return newError(op, "", name, err)
+	}
+	msg := vnl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = index
+	if up {
+		msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
+	}
+	req.AddData(msg)
+	if alias != "" {
+		req.AddData(vnl.NewRtAttr(unix.IFLA_IFALIAS, []byte(alias)))
+	}
+	_, err = req.Execute(unix.NETLINK_ROUTE, 0)
+	return newError(op, "", name, err)
+}
+
 // SetDown brings a device down, like `ip link set NAME down`.
 func SetDown(h *netlink.Handle, name string) error {
 	return change(h, "bring down", name, h.LinkSetDown)

@@ -17,6 +17,7 @@ import (
 	"github.com/nslab/nslab/nslabtest"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Keep the main goroutine on the process's first thread, which the runtime
@@ -403,5 +404,72 @@ func TestErrorFormat(t *testing.T) {
 		if got := c.e.Error(); got != c.want {
 			t.Errorf("got %s, want %s", got, c.want)
 		}
+	}
+}
+
+func TestAddVethFixedIndexes(t *testing.T) {
+	t.Parallel()
+	_, h := newNS(t)
+	nsB, hB := newNS(t)
+	if err := netdev.AddBridge(h, "br0", netdev.BridgeOptions{Up: true}); err != nil {
+		t.Fatal(err)
+	}
+	br, err := h.LinkByName("br0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = netdev.AddVeth(h,
+		netdev.End{Name: "p0", Master: "br0", MasterIndex: int32(br.Attrs().Index), Up: true, Index: 40},
+		netdev.End{NS: nsB, Name: "eth0", Up: true, Index: 7, Alias: "nslab:idx"}, hB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p0, err := h.LinkByName("p0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eth0, err := hB.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p0.Attrs().Index != 40 || eth0.Attrs().Index != 7 {
+		t.Errorf("indexes p0 %d eth0 %d, want 40 and 7", p0.Attrs().Index, eth0.Attrs().Index)
+	}
+	if i := get(t, h, "p0"); i.Master != "br0" || !i.Up {
+		t.Errorf("p0: master %q up %v, want br0 and up", i.Master, i.Up)
+	}
+	if i := get(t, hB, "eth0"); !i.Up || i.Alias != "nslab:idx" {
+		t.Errorf("eth0: up %v alias %q, want up and nslab:idx", i.Up, i.Alias)
+	}
+	// An index in use is refused, wrapping EEXIST (EBUSY before 6.6), and
+	// leaves nothing.
+	err = netdev.AddVeth(h,
+		netdev.End{Name: "p1", Up: true, Index: 40},
+		netdev.End{NS: nsB, Name: "eth1"}, hB)
+	if !(errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY)) || !strings.Contains(err.Error(), "index 40") {
+		t.Errorf("index in use: got %v, want an error wrapping EEXIST or EBUSY that names index 40", err)
+	}
+	if _, err := hB.LinkByName("eth1"); err == nil {
+		t.Error("eth1 exists after a refused pair")
+	}
+}
+
+func TestSetByIndexLo(t *testing.T) {
+	t.Parallel()
+	_, h := newNS(t)
+	if err := netdev.SetByIndex(h, 1, "lo", false, "nslab:mark"); err != nil {
+		t.Fatal(err)
+	}
+	if i := get(t, h, "lo"); i.Up || i.Alias != "nslab:mark" {
+		t.Errorf("lo: up %v alias %q, want down and nslab:mark", i.Up, i.Alias)
+	}
+	if err := netdev.SetByIndex(h, 1, "lo", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if i := get(t, h, "lo"); !i.Up || i.Alias != "nslab:mark" {
+		t.Errorf("lo: up %v alias %q, want up and nslab:mark", i.Up, i.Alias)
+	}
+	if err := netdev.SetByIndex(h, 99, "nope", true, ""); !errors.Is(err, netdev.ErrNotFound) {
+		t.Errorf("missing index: got %v, want ErrNotFound", err)
 	}
 }

@@ -35,6 +35,16 @@ type End struct {
 	Alias string
 	// Group sets IFLA_GROUP; 0 is the default group.
 	Group uint32
+	// Index is the interface index the end is born with, like
+	// `ip link add NAME index N`; 0 lets the kernel pick one. An index in
+	// use in the end's namespace makes the kernel refuse the pair with an
+	// error wrapping fs.ErrExist (unix.EEXIST; older kernels: unix.EBUSY). With a known index, the follow-up requests
+	// for the end go by index, without a lookup by name.
+	Index int32
+	// MasterIndex is Master's interface index in the end's namespace, when
+	// the caller knows it: it saves a lookup by name (and the check that
+	// Master is a bridge, which is then the caller's). 0 = look Master up.
+	MasterIndex int32
 }
 
 // bornHere reports whether an end with namespace ns is born in the
@@ -100,6 +110,7 @@ func AddVeth(h *netlink.Handle, a, b End, peerH *netlink.Handle) (err error) {
 	if a.Up {
 		msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
 	}
+	msg.Index = a.Index
 	req.AddData(msg)
 	req.AddData(vnl.NewRtAttr(unix.IFLA_IFNAME, vnl.ZeroTerminated(a.Name)))
 	if a.MTU > 0 {
@@ -110,6 +121,8 @@ func AddVeth(h *netlink.Handle, a, b End, peerH *netlink.Handle) (err error) {
 	}
 	if !bornHere(a.NS) {
 		req.AddData(vnl.NewRtAttr(unix.IFLA_NET_NS_FD, vnl.Uint32Attr(uint32(a.NS))))
+	} else if a.Master != "" && a.MasterIndex > 0 {
+		req.AddData(vnl.NewRtAttr(unix.IFLA_MASTER, vnl.Uint32Attr(uint32(a.MasterIndex))))
 	} else if a.Master != "" {
 		br, err := h.LinkByName(a.Master)
 		if err != nil {
@@ -124,7 +137,7 @@ func AddVeth(h *netlink.Handle, a, b End, peerH *netlink.Handle) (err error) {
 	info.AddRtAttr(vnl.IFLA_INFO_KIND, vnl.NonZeroTerminated("veth"))
 	data := info.AddRtAttr(vnl.IFLA_INFO_DATA, nil)
 	peer := data.AddRtAttr(vnl.VETH_INFO_PEER, nil)
-	vnl.NewIfInfomsgChild(peer, unix.AF_UNSPEC)
+	vnl.NewIfInfomsgChild(peer, unix.AF_UNSPEC).Index = b.Index
 	peer.AddRtAttr(unix.IFLA_IFNAME, vnl.ZeroTerminated(b.Name))
 	switch {
 	case b.MTU > 0:
@@ -141,10 +154,14 @@ func AddVeth(h *netlink.Handle, a, b End, peerH *netlink.Handle) (err error) {
 	req.AddData(info)
 	if _, err := req.Execute(unix.NETLINK_ROUTE, 0); err != nil {
 		switch {
+		case (a.Index > 0 || b.Index > 0) && (errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY)):
+			err = fmt.Errorf("a device named %q or %q (peer), or with index %d or %d (peer), exists already in its namespace (give index 0 to let the kernel pick): %w", a.Name, b.Name, a.Index, b.Index, err)
 		case errors.Is(err, unix.EEXIST):
 			err = fmt.Errorf("a device named %q or %q (peer) exists already in its namespace: %w", a.Name, b.Name, err)
 		case errors.Is(err, unix.EOPNOTSUPP):
 			err = unsupportedKind("veth")
+		case a.Master != "" && bornHere(a.NS) && errors.Is(err, unix.EXFULL):
+			err = bridgeFull(a.Master, err)
 		case a.Master != "" && bornHere(a.NS) && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EBUSY)):
 			err = fmt.Errorf("enslave to %q (is it a bridge?): %w", a.Master, err)
 		}
@@ -206,18 +223,31 @@ func AddVeth(h *netlink.Handle, a, b End, peerH *netlink.Handle) (err error) {
 }
 
 // configure sets e's alias, then (if master) its master, then (if up) brings
-// it up, on a handle in e's namespace.
+// it up, on a handle in e's namespace. An end with a known index is
+// addressed by it, without a lookup.
 func configure(h *netlink.Handle, e End, master, up bool) error {
-	l, err := h.LinkByName(e.Name)
-	if err != nil {
-		return cause(err)
+	var l netlink.Link
+	if e.Index > 0 {
+		l = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: int(e.Index), Name: e.Name}}
+	} else {
+		var err error
+		if l, err = h.LinkByName(e.Name); err != nil {
+			return cause(err)
+		}
 	}
 	if e.Alias != "" {
 		if err := h.LinkSetAlias(l, e.Alias); err != nil {
 			return fmt.Errorf("set alias: %w", err)
 		}
 	}
-	if master && e.Master != "" {
+	if master && e.Master != "" && e.MasterIndex > 0 {
+		if err := h.LinkSetMasterByIndex(l, int(e.MasterIndex)); err != nil {
+			if errors.Is(err, unix.EXFULL) {
+				return bridgeFull(e.Master, err)
+			}
+			return fmt.Errorf("enslave to %q: %w", e.Master, err)
+		}
+	} else if master && e.Master != "" {
 		if err := setMaster(h, l, e.Master); err != nil {
 			return err
 		}
@@ -239,9 +269,18 @@ func setMaster(h *netlink.Handle, l netlink.Link, bridge string) error {
 		return fmt.Errorf("master %q is a %s, not a bridge: give a bridge (see 'nslab link list')", bridge, br.Type())
 	}
 	if err := h.LinkSetMasterByIndex(l, br.Attrs().Index); err != nil {
+		if errors.Is(err, unix.EXFULL) {
+			return bridgeFull(bridge, err)
+		}
 		return fmt.Errorf("enslave to %q: %w", bridge, err)
 	}
 	return nil
+}
+
+// bridgeFull explains EXFULL from the bridge driver: a Linux bridge has at
+// most 1023 ports (BR_MAX_PORTS, port numbers are 10 bits).
+func bridgeFull(bridge string, err error) error {
+	return fmt.Errorf("enslave to %q: the bridge is full (the kernel allows 1023 ports per bridge): split the switch into several linked switches: %w", bridge, err)
 }
 
 // canEnslave reports whether l is a device that takes ports.
