@@ -37,6 +37,23 @@ type Progress func(phase string, done, total int)
 type nsh struct {
 	ns vnetns.NsHandle
 	h  *netlink.Handle
+
+	// For a namespace this session created (0 otherwise: unknown): the
+	// interface index of its bridge (switches), and the last interface
+	// index handed out. New veth ends get fixed indexes from it, so that
+	// no request has to look a device up by name.
+	bridge     int32
+	bridgeName string
+	index      atomic.Int32
+}
+
+// nextIndex returns a fixed interface index for a new device in n, or 0
+// (the kernel picks) when n was not created by this session.
+func (n *nsh) nextIndex() int32 {
+	if n.index.Load() == 0 {
+		return 0
+	}
+	return n.index.Add(1)
 }
 
 // session holds the handles of one apply or down, closed together at its end.
@@ -48,13 +65,17 @@ type session struct {
 
 	mu  sync.Mutex
 	nss map[string]*nsh
+	// index holds the fixed interface indexes given to new link ends,
+	// by namespace and name (ifKey), so that configure brings them up
+	// without a lookup.
+	index map[string]int32
 
 	steps   atomic.Int64
 	crashAt int64 // test hook: SIGKILL ourselves at this step (NSLAB_CRASH_AT)
 }
 
 func newSession(lab string, progress Progress) (*session, error) {
-	s := &session{lab: lab, progress: progress, nss: map[string]*nsh{}}
+	s := &session{lab: lab, progress: progress, nss: map[string]*nsh{}, index: map[string]int32{}}
 	if v := os.Getenv("NSLAB_CRASH_AT"); v != "" {
 		s.crashAt, _ = strconv.ParseInt(v, 10, 64)
 	}
@@ -113,7 +134,7 @@ func (s *session) report(phase string, done, total int) {
 // and caching them.
 func (s *session) get(name string) (*nsh, error) {
 	if name == "" {
-		return &nsh{s.rootNS, s.root}, nil
+		return &nsh{ns: s.rootNS, h: s.root}, nil
 	}
 	s.mu.Lock()
 	n := s.nss[name]
@@ -130,7 +151,7 @@ func (s *session) get(name string) (*nsh, error) {
 		ns.Close()
 		return nil, fmt.Errorf("netns %q: %w", name, err)
 	}
-	n = &nsh{ns, h}
+	n = &nsh{ns: ns, h: h}
 	s.mu.Lock()
 	if old := s.nss[name]; old != nil {
 		s.mu.Unlock()
@@ -206,32 +227,45 @@ func parallel[T any](ctx context.Context, s *session, phase string, items []T, l
 	return ctx.Err()
 }
 
-// createNode makes the namespace of a node or switch: named, marked as the
-// lab's (lo's alias), lo up, sysctls written, IPv6 quieted, and for a
-// switch its bridge; all on the creating thread before the name appears.
+// createNode makes the namespace of a node or switch: named, sysctls
+// written, IPv6 quieted, marked as the lab's (lo's alias), and for a switch
+// its bridge; all on the creating thread before the name appears. lo comes
+// up here for switches and nodes without interfaces; other nodes bring it
+// up in their configure step. The namespace's handle remembers the
+// bridge's index and hands out fixed interface indexes for its new links.
 func (s *session) createNode(n *NodeModel) (uint64, error) {
 	var h *netlink.Handle
+	var bridge, last int32 = 0, 1 // lo is 1 in a new namespace
 	ns, err := netns.Create(n.NS, func(vnetns.NsHandle) error {
 		var err error
 		if h, err = nl.NewHandle(vnetns.None()); err != nil {
 			return err
 		}
-		lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}
-		if err := h.LinkSetAlias(lo, Mark(s.lab)); err != nil {
-			return fmt.Errorf("mark lo: %w", err)
-		}
-		if err := h.LinkSetUp(lo); err != nil {
-			return fmt.Errorf("set lo up: %w", err)
-		}
+		// Sysctls first: with IPv6 off before lo comes up, the kernel
+		// neither gives lo IPv6 nor takes it away again.
 		for _, kv := range nodeSysctls(n) {
-			if err := sysctl.Write(kv[0], kv[1]); err != nil {
+			if err := writeSysctl(kv[0], kv[1]); err != nil {
 				return err
 			}
+		}
+		// lo marked as the lab's. A node with interfaces brings lo up
+		// in its configure step (NodeConfig.New), which runs after the
+		// namespace phase, so that this phase, whose unshare and sysctl
+		// writes need the RTNL lock as well, holds it less.
+		loUp := n.Switch || len(n.Ifs) == 0
+		if err := netdev.SetByIndex(h, 1, "lo", loUp, Mark(s.lab)); err != nil {
+			return fmt.Errorf("mark lo: %w", err)
 		}
 		if n.Switch {
 			if err := netdev.AddBridge(h, n.Bridge, netdev.BridgeOptions{MTU: n.MTU, Up: true, Alias: Mark(s.lab)}); err != nil {
 				return err
 			}
+			br, err := h.LinkByName(n.Bridge)
+			if err != nil {
+				return fmt.Errorf("bridge %q: %w", n.Bridge, err)
+			}
+			bridge = int32(br.Attrs().Index)
+			last = max(last, bridge)
 		}
 		return nil
 	})
@@ -246,10 +280,41 @@ func (s *session) createNode(n *NodeModel) (uint64, error) {
 	}
 	var st unix.Stat_t
 	unix.Fstat(int(ns), &st)
+	nh := &nsh{ns: ns, h: h, bridge: bridge}
+	if bridge > 0 {
+		nh.bridgeName = n.Bridge
+	}
+	nh.index.Store(last)
 	s.mu.Lock()
-	s.nss[n.NS] = &nsh{ns, h}
+	s.nss[n.NS] = nh
 	s.mu.Unlock()
 	return st.Ino, nil
+}
+
+// writeSysctl writes one sysctl of the calling thread's namespace with
+// plain system calls (sysctl.Write goes through os.File, which costs a few
+// more per file, and a namespace gets two or more of them).
+func writeSysctl(key, value string) error {
+	p, err := sysctl.Path(key)
+	if err != nil {
+		return err
+	}
+	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			// sysctl.Write explains a missing key (kernel feature or typo).
+			return sysctl.Write(key, value)
+		}
+		return fmt.Errorf("set sysctl %s: %w", key, err)
+	}
+	_, err = unix.Write(fd, []byte(value))
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("set sysctl %s=%s: %w", key, value, err)
+	}
+	return nil
 }
 
 // nodeSysctls are the sysctls written when a namespace is created: IPv6
@@ -260,7 +325,10 @@ func (s *session) createNode(n *NodeModel) (uint64, error) {
 func nodeSysctls(n *NodeModel) [][2]string {
 	var kv [][2]string
 	if n.Switch || !n.IPv6 {
-		kv = append(kv, [2]string{"net.ipv6.conf.all.disable_ipv6", "1"}, [2]string{"net.ipv6.conf.default.disable_ipv6", "1"})
+		// One write: the kernel copies all.disable_ipv6 to default too
+		// (addrconf_disable_ipv6), so lo and every device made later
+		// have no IPv6.
+		kv = append(kv, [2]string{"net.ipv6.conf.all.disable_ipv6", "1"})
 	} else {
 		for _, c := range []string{"all", "default"} {
 			kv = append(kv,
@@ -280,8 +348,11 @@ func nodeSysctls(n *NodeModel) [][2]string {
 	return kv
 }
 
-// addLink creates a veth pair with each end born in its namespace and up;
-// a switch end is born enslaved to its bridge.
+func ifKey(ns, name string) string { return ns + "\x00" + name }
+
+// addLink creates a veth pair with each end born in its namespace; a switch
+// end is born enslaved to its bridge and up, a node's end is brought up by
+// its node's configure step (NodeConfig.Up), with its addresses.
 func (s *session) addLink(l *LinkModel) error {
 	a, b := l.Ends[0], l.Ends[1]
 	na, err := s.get(a.NS)
@@ -292,14 +363,48 @@ func (s *session) addLink(l *LinkModel) error {
 	if err != nil {
 		return err
 	}
-	err = netdev.AddVeth(nb.h,
-		netdev.End{Name: b.If, MTU: l.MTU, Master: b.Master, Up: true, NetNSName: b.NS},
-		netdev.End{NS: na.ns, Name: a.If, MTU: l.MTU, Up: true, NetNSName: a.NS},
-		na.h)
+	eb := netdev.End{Name: b.If, MTU: l.MTU, Master: b.Master, Up: b.Master != "", NetNSName: b.NS, Index: nb.nextIndex()}
+	if nb.bridge > 0 && b.Master == nb.bridgeName {
+		eb.MasterIndex = nb.bridge
+	}
+	ea := netdev.End{NS: na.ns, Name: a.If, MTU: l.MTU, Up: a.Master != "", NetNSName: a.NS, Index: na.nextIndex()}
+	err = netdev.AddVeth(nb.h, eb, ea, na.h)
+	if (eb.Index > 0 || ea.Index > 0) && (errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY)) {
+		// A device the kernel made on its own (such as a fallback tunnel)
+		// may hold one of the indexes: let the kernel pick them (a name
+		// in use fails again, with the same error).
+		eb.Index, ea.Index = 0, 0
+		err = netdev.AddVeth(nb.h, eb, ea, na.h)
+	}
 	if err != nil {
 		return fmt.Errorf("link %s: %w", l, err)
 	}
+	s.mu.Lock()
+	if ea.Index > 0 {
+		s.index[ifKey(a.NS, a.If)] = ea.Index
+	}
+	if eb.Index > 0 {
+		s.index[ifKey(b.NS, b.If)] = eb.Index
+	}
+	s.mu.Unlock()
 	return nil
+}
+
+// ifIndex returns the fixed index addLink gave interface name of namespace
+// ns in this session, or 0.
+func (s *session) ifIndex(ns, name string) int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.index[ifKey(ns, name)]
+}
+
+// up brings interface name of n up, by its fixed index when addLink gave
+// it one.
+func (s *session) up(n *nsh, ns, name string) error {
+	if idx := s.ifIndex(ns, name); idx > 0 {
+		return netdev.SetByIndex(n.h, idx, name, true, "")
+	}
+	return netdev.SetUp(n.h, name)
 }
 
 // configure applies one node's changes.
@@ -309,6 +414,12 @@ func (s *session) configure(c *NodeConfig) error {
 		return err
 	}
 	where := fmt.Sprintf("%s %q", kind(c.Node), c.Node.Name)
+	if c.New && !c.Node.Switch && len(c.Node.Ifs) > 0 {
+		// createNode left lo down for this step (see there).
+		if err := netdev.SetByIndex(n.h, 1, "lo", true, ""); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
 	if c.BridgeMTU != 0 {
 		if err := netdev.SetMTU(n.h, c.Node.Bridge, c.BridgeMTU); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
@@ -326,6 +437,13 @@ func (s *session) configure(c *NodeConfig) error {
 			return fmt.Errorf("%s: %w", where, err)
 		}
 	}
+	// The ends of new links, after their sysctls and MTU and before
+	// addresses and routes (a route through an interface needs it up).
+	for _, i := range c.Up {
+		if err := s.up(n, c.Node.NS, i); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
 	for _, i := range slices.Sorted(maps.Keys(c.DelAddrs)) {
 		for _, a := range c.DelAddrs[i] {
 			if err := ipaddr.Del(n.h, i, a); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -340,7 +458,7 @@ func (s *session) configure(c *NodeConfig) error {
 	}
 	for _, i := range slices.Sorted(maps.Keys(c.AddAddrs)) {
 		for _, a := range c.AddAddrs[i] {
-			if err := ipaddr.Replace(n.h, i, a, ipaddr.Options{NoDAD: true}); err != nil {
+			if err := ipaddr.Replace(n.h, i, a, ipaddr.Options{NoDAD: true, Index: s.ifIndex(c.Node.NS, i)}); err != nil {
 				return fmt.Errorf("%s: %w", where, err)
 			}
 		}
