@@ -89,7 +89,7 @@ func batchFiles(t floor.Topo) (root, sw string, perNS []string) {
 	for _, n := range t.Names() {
 		fmt.Fprintf(&r, "netns add %s\n", n)
 	}
-	v6 := "net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
+	v6 := "net.ipv6.conf.all.disable_ipv6=1" // the kernel copies it to default
 	if t.Kind == "star" {
 		fmt.Fprintf(&r, "netns exec %ssw sysctl -q -w %s\n", t.Prefix, v6)
 		var s strings.Builder

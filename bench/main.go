@@ -212,6 +212,8 @@ func benchmark(ctx context.Context, c config) error {
 			tools = append(tools, &floorTool{bin: fb})
 		case "batch":
 			tools = append(tools, &batchTool{dir: dir})
+		case "floor-ipdel":
+			tools = append(tools, &floorIPDelTool{floorTool: floorTool{bin: fb}, dir: dir})
 		case "mininet":
 			if _, err := os.Stat("/usr/lib/python3/dist-packages/mininet"); err != nil {
 				fmt.Fprintln(os.Stderr, "bench: mininet is not installed (run bench/setup.sh): skipped")
@@ -219,7 +221,7 @@ func benchmark(ctx context.Context, c config) error {
 			}
 			tools = append(tools, &mininetTool{dir: dir})
 		default:
-			return fmt.Errorf("unknown tool %q (want nslab, floor, batch, mininet)", name)
+			return fmt.Errorf("unknown tool %q (want nslab, floor, batch, mininet, floor-ipdel)", name)
 		}
 	}
 	started := time.Now().UTC()

@@ -295,3 +295,25 @@ func (m *mininetTool) down(ctx context.Context, t floor.Topo) error {
 	m.abort()
 	return err
 }
+
+// floorIPDelTool builds the lab with the floor program and removes it with
+// `ip -batch` of `netns del` (the batch tool's teardown): a diagnostic that
+// separates the cost of the teardown method from that of the lab's contents.
+// Only run when named (-tools floor-ipdel).
+type floorIPDelTool struct {
+	floorTool
+	dir string
+}
+
+func (f *floorIPDelTool) name() string { return "floor-ipdel" }
+func (f *floorIPDelTool) prepare(_ context.Context, t floor.Topo) error {
+	var d strings.Builder
+	for _, n := range t.Names() {
+		fmt.Fprintf(&d, "netns del %s\n", n)
+	}
+	return os.WriteFile(filepath.Join(f.dir, "floor-down.batch"), []byte(d.String()), 0o644)
+}
+func (f *floorIPDelTool) down(ctx context.Context, t floor.Topo) error {
+	_, _, err := run(ctx, nil, "ip", "-batch", filepath.Join(f.dir, "floor-down.batch"))
+	return err
+}

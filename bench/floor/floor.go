@@ -341,7 +341,8 @@ func (l *Lab) makeOne(i int) error {
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 		return fmt.Errorf("netns %q: unshare: %w", name, err)
 	}
-	sysctls := []string{"ipv6/conf/all/disable_ipv6", "ipv6/conf/default/disable_ipv6"}
+	// One write: the kernel copies all.disable_ipv6 to default as well.
+	sysctls := []string{"ipv6/conf/all/disable_ipv6"}
 	if l.t.Kind == "line" {
 		sysctls = append(sysctls, "ipv4/ip_forward")
 	}

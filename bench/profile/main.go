@@ -28,26 +28,47 @@ func init() { runtime.LockOSThread() }
 func main() {
 	n := flag.Int("n", 1000, "hosts in the star")
 	out := flag.String("o", "/tmp/nslab-up.pprof", "profile file")
+	kind := flag.String("topo", "star", "star or line")
+	printOnly := flag.Bool("print", false, "print the topology file and exit")
 	flag.Parse()
-	if err := profile(*n, *out); err != nil {
+	if *printOnly {
+		os.Stdout.Write(file(*kind, *n))
+		return
+	}
+	if err := profile(*kind, *n, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)
 	}
 }
 
-func profile(n int, out string) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "name: bzp\nnodes:\n")
-	for i := range n {
-		fmt.Fprintf(&b, "  h%d: {interfaces: {eth0: {addresses: [%s/16]}}}\n", i+1, floor.HostAddr(i))
+// file returns the benchmark's topology file (nil for an unknown kind).
+func file(kind string, n int) []byte {
+	switch kind {
+	case "star":
+		var b strings.Builder
+		fmt.Fprintf(&b, "name: bzp\nnodes:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  h%d: {interfaces: {eth0: {addresses: [%s/16]}}}\n", i+1, floor.HostAddr(i))
+		}
+		b.WriteString("switches:\n  sw: {}\nlinks:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  - endpoints: [h%d:eth0, sw]\n", i+1)
+		}
+		return []byte(b.String())
+	case "line":
+		return lineFile("bzp", n)
 	}
-	b.WriteString("switches:\n  sw: {}\nlinks:\n")
-	for i := range n {
-		fmt.Fprintf(&b, "  - endpoints: [h%d:eth0, sw]\n", i+1)
+	return nil
+}
+
+func profile(kind string, n int, out string) error {
+	file := file(kind, n)
+	if file == nil {
+		return fmt.Errorf("topology %q: want star or line", kind)
 	}
 	ctx := context.Background()
 	t0 := time.Now()
-	spec, err := topo.Parse([]byte(b.String()), "bzp.yaml")
+	spec, err := topo.Parse(file, "bzp.yaml")
 	if err != nil {
 		return err
 	}
@@ -61,15 +82,24 @@ func profile(n int, out string) error {
 		return err
 	}
 	t0 = time.Now()
-	_, err = lab.Up(ctx, spec, lab.Options{})
+	last := t0
+	phases := ""
+	progress := func(phase string, done, total int) {
+		if done == total {
+			now := time.Now()
+			phases += fmt.Sprintf(" %s %.3fs", phase, now.Sub(last).Seconds())
+			last = now
+		}
+	}
+	_, err = lab.Up(ctx, spec, lab.Options{Progress: progress})
 	up := time.Since(t0)
 	pprof.StopCPUProfile()
 	var ru, ru2 = rusage(), 0.0
 	t0 = time.Now()
 	derr := lab.Down(ctx, "bzp", lab.Options{})
 	ru2 = rusage()
-	fmt.Printf("parse %.3fs, lab.Up %.3fs (process CPU so far %.2fs), lab.Down %.3fs (CPU %.2fs); profile in %s\n",
-		parse.Seconds(), up.Seconds(), ru, time.Since(t0).Seconds(), ru2-ru, out)
+	fmt.Printf("parse %.3fs, lab.Up %.3fs (process CPU so far %.2fs), lab.Down %.3fs (CPU %.2fs); profile in %s\nphases (time since the previous phase ended):%s\n",
+		parse.Seconds(), up.Seconds(), ru, time.Since(t0).Seconds(), ru2-ru, out, phases)
 	if err != nil {
 		return err
 	}
