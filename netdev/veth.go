@@ -280,7 +280,7 @@ func setMaster(h *netlink.Handle, l netlink.Link, bridge string) error {
 // bridgeFull explains EXFULL from the bridge driver: a Linux bridge has at
 // most 1023 ports (BR_MAX_PORTS, port numbers are 10 bits).
 func bridgeFull(bridge string, err error) error {
-	return fmt.Errorf("enslave to %q: the bridge is full (the kernel allows 1023 ports per bridge): split the switch into several linked switches: %w", bridge, err)
+	return fmt.Errorf("enslave to %q: the bridge is full (the kernel allows 1023 ports per bridge): spread the ports over several bridges: %w", bridge, err)
 }
 
 // canEnslave reports whether l is a device that takes ports.

@@ -130,7 +130,15 @@ func (p *parser) resolve(s *Spec) {
 			p.checkFirewall(n)
 		}
 	}
+	for _, sw := range p.switches {
+		if len(sw.Ports) > MaxSwitchPorts {
+			p.errorf(sw.Pos, "switch %q has %d ports; a Linux bridge takes at most %d: spread the nodes over several switches joined through router nodes", sw.Name, len(sw.Ports), MaxSwitchPorts)
+		}
+	}
 }
+
+// MaxSwitchPorts is the most ports a Linux bridge takes (BR_MAX_PORTS - 1).
+const MaxSwitchPorts = 1023
 
 // checkFirewall resolves node names in a node's firewall rules to their
 // addresses and checks every rule with package firewall.
