@@ -15,7 +15,7 @@ type Info struct {
 	Kind     string `json:"kind"` // "veth", "bridge", ...; "device" for devices without a kind, such as lo
 	MTU      int    `json:"mtu"`
 	Up       bool   `json:"up"`      // administratively up (IFF_UP)
-	OperUp   bool   `json:"oper_up"` // operationally up: carrier (for a veth: both ends up)
+	OperUp   bool   `json:"oper_up"` // has carrier (IFF_LOWER_UP; for a veth: both ends up). Read from the carrier bit, not the RFC 2863 operstate, which the kernel updates up to a second later
 	Master   string `json:"master,omitempty"`
 	Alias    string `json:"alias,omitempty"`
 	Group    uint32 `json:"group"`
@@ -76,7 +76,7 @@ func info(l netlink.Link, master string) Info {
 		Kind:     l.Type(),
 		MTU:      a.MTU,
 		Up:       a.Flags&net.FlagUp != 0,
-		OperUp:   a.OperState == netlink.OperUp || (a.OperState == netlink.OperUnknown && a.RawFlags&unix.IFF_LOWER_UP != 0),
+		OperUp:   a.RawFlags&unix.IFF_UP != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0,
 		Master:   master,
 		Alias:    a.Alias,
 		Group:    a.Group,
