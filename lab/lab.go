@@ -482,6 +482,7 @@ func down(ctx context.Context, st *State, o Options) error {
 		return err
 	}
 	appendEvents(st.Lab, []Event{{Kind: "lab-down", Detail: fmt.Sprintf("%d namespaces removed", len(deleted))}})
+	os.Remove(lockPath(st.Lab)) // still held: see lock
 	// Handles pin their namespaces: drop them before waiting for the kernel.
 	s.forgetAll()
 	if w != nil {

@@ -166,16 +166,27 @@ func lock(ctx context.Context, lab string, waiting func()) (unlock func(), err e
 	if err := os.MkdirAll(filepath.Dir(lockPath(lab)), 0o755); err != nil {
 		return nil, fmt.Errorf("lock lab %q: %w", lab, err)
 	}
-	f, err := os.OpenFile(lockPath(lab), os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock lab %q: %w", lab, err)
-	}
 	told := false
 	delay := time.Millisecond
+	var f *os.File
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		var err error
+		if f == nil {
+			if f, err = os.OpenFile(lockPath(lab), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+				return nil, fmt.Errorf("lock lab %q: %w", lab, err)
+			}
+		}
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
-			break
+			// Down removes the lock file while holding it: a lock taken on
+			// a file no longer at the path is worthless; take it again.
+			var a, b unix.Stat_t
+			if unix.Fstat(int(f.Fd()), &a) == nil && unix.Stat(lockPath(lab), &b) == nil && a.Ino == b.Ino {
+				break
+			}
+			f.Close()
+			f = nil
+			continue
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()

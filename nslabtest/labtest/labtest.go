@@ -13,6 +13,7 @@ package labtest
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 
 	"github.com/nslab/nslab/lab"
@@ -44,6 +45,7 @@ func Up(tb testing.TB, spec *topo.Spec) *lab.Result {
 		if err := lab.Down(context.WithoutCancel(tb.Context()), spec.Name, lab.Options{}); err != nil && !errors.Is(err, lab.ErrNoLab) {
 			tb.Errorf("down lab %s: %v", spec.Name, err)
 		}
+		os.Remove(lab.EventsPath(spec.Name))
 	})
 	res, err := lab.Up(tb.Context(), spec, lab.Options{})
 	if err != nil {
