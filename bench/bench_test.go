@@ -34,7 +34,7 @@ func TestShortBenchmark(t *testing.T) {
 	name := nslabtest.Name(t, 12) // the lab name; namespaces name-h1 ...
 	ft := floor.Topo{Kind: "star", N: n, Prefix: nslabtest.Name(t, 12) + "-"}
 	lt := floor.Topo{Kind: "star", N: n, Prefix: name + "-"}
-	spec, err := topo.Parse([]byte(starYAML(name, n)), "short.yaml")
+	spec, err := topo.Parse([]byte(floor.StarYAML(name, n)), "short.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

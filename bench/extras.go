@@ -29,10 +29,10 @@ func runExtras(ctx context.Context, nb, dir string, n, execRuns int) (*extras, e
 	ex := &extras{n: n}
 	t := topoOf("star", n)
 	a, b := filepath.Join(dir, "extras-a.yaml"), filepath.Join(dir, "extras-b.yaml")
-	if err := os.WriteFile(a, []byte(starYAML("bzs", n)), 0o644); err != nil {
+	if err := os.WriteFile(a, []byte(floor.StarYAML("bzs", n)), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(b, []byte(starYAML("bzs", n+1)), 0o644); err != nil {
+	if err := os.WriteFile(b, []byte(floor.StarYAML("bzs", n+1)), 0o644); err != nil {
 		return nil, err
 	}
 	open := func(i int) (nsHandle, error) { return netns.Open(t.NodeNS(i)) }

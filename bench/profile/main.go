@@ -14,7 +14,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"strings"
 	"time"
 
 	"github.com/nslab/nslab/bench/floor"
@@ -45,18 +44,9 @@ func main() {
 func file(kind string, n int) []byte {
 	switch kind {
 	case "star":
-		var b strings.Builder
-		fmt.Fprintf(&b, "name: bzp\nnodes:\n")
-		for i := range n {
-			fmt.Fprintf(&b, "  h%d: {interfaces: {eth0: {addresses: [%s/16]}}}\n", i+1, floor.HostAddr(i))
-		}
-		b.WriteString("switches:\n  sw: {}\nlinks:\n")
-		for i := range n {
-			fmt.Fprintf(&b, "  - endpoints: [h%d:eth0, sw]\n", i+1)
-		}
-		return []byte(b.String())
+		return []byte(floor.StarYAML("bzp", n))
 	case "line":
-		return lineFile("bzp", n)
+		return []byte(floor.LineYAML("bzp", n))
 	}
 	return nil
 }
