@@ -227,68 +227,106 @@ func parallel[T any](ctx context.Context, s *session, phase string, items []T, l
 	return ctx.Err()
 }
 
-// createNode makes the namespace of a node or switch: named, sysctls
-// written, IPv6 quieted, marked as the lab's (lo's alias), and for a switch
-// its bridge; all on the creating thread before the name appears. lo comes
-// up here for switches and nodes without interfaces; other nodes bring it
-// up in their configure step. The namespace's handle remembers the
-// bridge's index and hands out fixed interface indexes for its new links.
-func (s *session) createNode(n *NodeModel) (uint64, error) {
-	var h *netlink.Handle
-	var bridge, last int32 = 0, 1 // lo is 1 in a new namespace
-	ns, err := netns.Create(n.NS, func(vnetns.NsHandle) error {
+// createNodes makes the namespaces of nodes and switches, w at a time:
+// each named, sysctls written, IPv6 quieted, marked as the lab's (lo's
+// alias), and for a switch its bridge; all on the creating thread before
+// the name appears. lo comes up here for switches and nodes without
+// interfaces; other nodes bring it up in their configure step. Each
+// namespace's handle remembers the bridge's index and hands out fixed
+// interface indexes for its new links. made runs for each namespace once it
+// is named, with its inode, on the creating threads (concurrently).
+func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, made func(n *NodeModel, ino uint64)) error {
+	list := make([]string, len(nodes))
+	for i, n := range nodes {
+		list[i] = n.NS
+	}
+	// Filled by setup on the creating thread, read by made on the same one.
+	type created struct {
+		h            *netlink.Handle
+		bridge, last int32
+	}
+	cs := make([]created, len(nodes))
+	var done atomic.Int64
+	s.report("namespaces", 0, len(nodes))
+	err := netns.CreateMany(list, w, func() bool { return ctx.Err() != nil }, func(i int, _ vnetns.NsHandle) error {
+		n, c := nodes[i], &cs[i]
+		c.last = 1 // lo is 1 in a new namespace
 		var err error
-		if h, err = nl.NewHandle(vnetns.None()); err != nil {
+		if c.h, err = nl.NewHandle(vnetns.None()); err != nil {
 			return err
 		}
-		// Sysctls first: with IPv6 off before lo comes up, the kernel
-		// neither gives lo IPv6 nor takes it away again.
-		for _, kv := range nodeSysctls(n) {
-			if err := writeSysctl(kv[0], kv[1]); err != nil {
-				return err
-			}
+		if err = setupNode(s.lab, n, c.h, &c.bridge); err != nil {
+			c.h.Close()
+			return err
 		}
-		// lo marked as the lab's. A node with interfaces brings lo up
-		// in its configure step (NodeConfig.New), which runs after the
-		// namespace phase, so that this phase, whose unshare and sysctl
-		// writes need the RTNL lock as well, holds it less.
-		loUp := n.Switch || len(n.Ifs) == 0
-		if err := netdev.SetByIndex(h, 1, "lo", loUp, Mark(s.lab)); err != nil {
-			return fmt.Errorf("mark lo: %w", err)
-		}
-		if n.Switch {
-			if err := netdev.AddBridge(h, n.Bridge, netdev.BridgeOptions{MTU: n.MTU, Up: true, Alias: Mark(s.lab)}); err != nil {
-				return err
-			}
-			br, err := h.LinkByName(n.Bridge)
-			if err != nil {
-				return fmt.Errorf("bridge %q: %w", n.Bridge, err)
-			}
-			bridge = int32(br.Attrs().Index)
-			last = max(last, bridge)
-		}
+		c.last = max(c.last, c.bridge)
 		return nil
+	}, func(i int, ns vnetns.NsHandle) {
+		n, c := nodes[i], &cs[i]
+		var st unix.Stat_t
+		unix.Fstat(int(ns), &st)
+		nh := &nsh{ns: ns, h: c.h, bridge: c.bridge}
+		if c.bridge > 0 {
+			nh.bridgeName = n.Bridge
+		}
+		nh.index.Store(c.last)
+		s.mu.Lock()
+		s.nss[n.NS] = nh
+		s.mu.Unlock()
+		made(n, st.Ino)
+		s.step()
+		if d := done.Add(1); d == int64(len(nodes)) || d%64 == 0 {
+			s.report("namespaces", int(d), len(nodes))
+		}
 	})
 	if err != nil {
-		if h != nil {
-			h.Close()
+		// Name the node, not only its namespace.
+		var ne *netns.Error
+		if errors.As(err, &ne) {
+			for _, n := range nodes {
+				if n.NS == ne.Name {
+					err = fmt.Errorf("%s %q: %w", kind(n), n.Name, err)
+					break
+				}
+			}
 		}
 		if errors.Is(err, fs.ErrExist) {
-			return 0, fmt.Errorf("%s %q: %w (a namespace of that name exists and is not this lab's: remove it or rename the lab)", kind(n), n.Name, err)
+			return fmt.Errorf("%w (a namespace of that name exists and is not this lab's: remove it or rename the lab)", err)
 		}
-		return 0, fmt.Errorf("%s %q: %w", kind(n), n.Name, err)
+		return err
 	}
-	var st unix.Stat_t
-	unix.Fstat(int(ns), &st)
-	nh := &nsh{ns: ns, h: h, bridge: bridge}
-	if bridge > 0 {
-		nh.bridgeName = n.Bridge
+	return ctx.Err()
+}
+
+// setupNode runs inside node n's new namespace before it is named: sysctls,
+// lo's mark, and a switch's bridge (its index in *bridge).
+func setupNode(lab string, n *NodeModel, h *netlink.Handle, bridge *int32) error {
+	// Sysctls first: with IPv6 off before lo comes up, the kernel
+	// neither gives lo IPv6 nor takes it away again.
+	for _, kv := range nodeSysctls(n) {
+		if err := writeSysctl(kv[0], kv[1]); err != nil {
+			return err
+		}
 	}
-	nh.index.Store(last)
-	s.mu.Lock()
-	s.nss[n.NS] = nh
-	s.mu.Unlock()
-	return st.Ino, nil
+	// lo marked as the lab's. A node with interfaces brings lo up in its
+	// configure step (NodeConfig.New), which runs after the namespace
+	// phase, so that this phase, whose unshare and sysctl writes need the
+	// RTNL lock as well, holds it less.
+	loUp := n.Switch || len(n.Ifs) == 0
+	if err := netdev.SetByIndex(h, 1, "lo", loUp, Mark(lab)); err != nil {
+		return fmt.Errorf("mark lo: %w", err)
+	}
+	if n.Switch {
+		if err := netdev.AddBridge(h, n.Bridge, netdev.BridgeOptions{MTU: n.MTU, Up: true, Alias: Mark(lab)}); err != nil {
+			return err
+		}
+		br, err := h.LinkByName(n.Bridge)
+		if err != nil {
+			return fmt.Errorf("bridge %q: %w", n.Bridge, err)
+		}
+		*bridge = int32(br.Attrs().Index)
+	}
+	return nil
 }
 
 // writeSysctl writes one sysctl of the calling thread's namespace with

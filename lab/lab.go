@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -249,16 +250,11 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 	if len(p.AddNodes) > 0 {
 		raiseNeighLimits(len(want.Nodes), o.logf)
 	}
-	var inoMu = make(chan struct{}, 1)
-	err = parallel(ctx, s, "namespaces", p.AddNodes, workers(), func(n *NodeModel) error {
-		ino, err := s.createNode(n)
-		if err != nil {
-			return err
-		}
-		inoMu <- struct{}{}
+	var inoMu sync.Mutex
+	err = s.createNodes(ctx, p.AddNodes, workers(), func(n *NodeModel, ino uint64) {
+		inoMu.Lock()
 		st.Owned[n.NS] = ino
-		<-inoMu
-		return nil
+		inoMu.Unlock()
 	})
 	if err != nil {
 		return nil, err

@@ -134,37 +134,102 @@ func Create(name string, setup func(ns Handle) error) (Handle, error) {
 		return vnetns.None(), &Error{"add", name, err}
 	}
 	p := Path(name)
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0)
-	if err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return vnetns.None(), &Error{"add", name, fmt.Errorf("%s exists already: %w", p, fs.ErrExist)}
-		}
-		return vnetns.None(), &Error{"add", name, permHint(fmt.Errorf("create %s: %w", p, err))}
+	if err := createName(p); err != nil {
+		return vnetns.None(), &Error{"add", name, err}
 	}
-	unix.Close(fd)
 	h, err := nsthread.Unshare(func(ns Handle) error {
 		if setup != nil {
 			if err := setup(ns); err != nil {
 				return err
 			}
 		}
-		if err := unix.Mount(nsthread.ThreadNetNSPath(), p, "none", unix.MS_BIND, ""); err != nil {
-			return permHint(fmt.Errorf("bind mount %s: %w", p, err))
-		}
-		return nil
+		return mountName(p)
 	})
 	if err != nil {
 		os.Remove(p)
-		if errors.Is(err, unix.EINVAL) {
-			err = fmt.Errorf("%w: %w", ErrNoNetNS, err)
-		}
-		return vnetns.None(), &Error{"add", name, permHint(err)}
+		return vnetns.None(), &Error{"add", name, createError(err)}
 	}
 	return h, nil
 }
 
-// Attach names the network namespace of process pid, like
-// `ip netns attach NAME PID`.
+// createName creates the empty file p that a namespace is mounted on, and
+// fails if it exists.
+func createName(p string) error {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("%s exists already: %w", p, fs.ErrExist)
+		}
+		return permHint(fmt.Errorf("create %s: %w", p, err))
+	}
+	return unix.Close(fd)
+}
+
+// mountName bind-mounts the calling thread's namespace on p.
+func mountName(p string) error {
+	if err := unix.Mount(nsthread.ThreadNetNSPath(), p, "none", unix.MS_BIND, ""); err != nil {
+		return permHint(fmt.Errorf("bind mount %s: %w", p, err))
+	}
+	return nil
+}
+
+// createError explains an error of unshare (EINVAL: no CONFIG_NET_NS) or of
+// a mount (EPERM: not root).
+func createError(err error) error {
+	if errors.Is(err, unix.EINVAL) {
+		err = fmt.Errorf("%w: %w", ErrNoNetNS, err)
+	}
+	return permHint(err)
+}
+
+// CreateMany creates the namespaces named in list like Create, w at a time (w
+// threads that each enter one new namespace after another: for many
+// namespaces this is faster than calling Create for each). setup(i, ns) runs
+// inside namespace list[i] before it gets its name, as for Create; made(i,
+// ns) (may be nil) runs right after the name is bound and takes ownership of
+// ns: if made is nil the handle is closed. Both run on the creating threads,
+// concurrently for different i.
+//
+// The work stops at the first error or when stop returns true (stop may be
+// nil); the namespace that failed leaves nothing, those already made stay.
+func CreateMany(list []string, w int, stop func() bool, setup func(i int, ns Handle) error, made func(i int, ns Handle)) error {
+	for _, name := range list {
+		if err := names.CheckNetNS(name); err != nil {
+			return &Error{"add", name, err}
+		}
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	if err := prepareDir(); err != nil {
+		return &Error{"add", list[0], err}
+	}
+	return nsthread.UnshareEach(len(list), w, stop, func(i int, ns Handle) error {
+		p := Path(list[i])
+		err := createName(p)
+		if err == nil && setup != nil {
+			if err = setup(i, ns); err != nil {
+				os.Remove(p)
+			}
+		}
+		if err == nil {
+			if err = mountName(p); err != nil {
+				os.Remove(p)
+			}
+		}
+		if err != nil {
+			ns.Close()
+			return &Error{"add", list[i], createError(err)}
+		}
+		if made != nil {
+			made(i, ns)
+		} else {
+			ns.Close()
+		}
+		return nil
+	})
+}
+
 func Attach(name string, pid int) error {
 	if err := names.CheckNetNS(name); err != nil {
 		return &Error{"attach", name, err}

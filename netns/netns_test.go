@@ -614,3 +614,85 @@ func TestIPSeesNamespace(t *testing.T) {
 		t.Errorf("link %q made by ip in %q is not in the namespace: %v", link, name, err)
 	}
 }
+
+// CreateMany names every namespace with setup run inside it first, like
+// Create; a name in use stops it with an error naming that namespace, and
+// leaves the holder of the name alone.
+func TestCreateMany(t *testing.T) {
+	nslabtest.RequireRoot(t)
+	t.Parallel()
+	list := make([]string, 30)
+	for i := range list {
+		list[i] = nslabtest.Name(t, 20)
+	}
+	t.Cleanup(func() {
+		for _, name := range list {
+			if netns.Exists(name) {
+				netns.Delete(name)
+			}
+		}
+	})
+	inSetup := make([]string, len(list))
+	inodes := make([]uint64, len(list))
+	err := netns.CreateMany(list, 3, nil, func(i int, ns netns.Handle) error {
+		var err error
+		inSetup[i], err = os.Readlink("/proc/thread-self/ns/net")
+		return err
+	}, func(i int, ns netns.Handle) {
+		defer ns.Close()
+		var st unix.Stat_t
+		unix.Fstat(int(ns), &st)
+		inodes[i] = st.Ino
+	})
+	if err != nil {
+		t.Fatalf("CreateMany: %v", err)
+	}
+	seen := map[uint64]bool{}
+	for i, name := range list {
+		if !netns.IsMounted(netns.Path(name)) {
+			t.Errorf("%s is not a mount point", netns.Path(name))
+			continue
+		}
+		id := ident(t, netns.Path(name))
+		if id[1] != inodes[i] {
+			t.Errorf("%s is inode %d, made reported %d", name, id[1], inodes[i])
+		}
+		if want := fmt.Sprintf("net:[%d]", id[1]); inSetup[i] != want {
+			t.Errorf("setup of %s ran in %s, want %s", name, inSetup[i], want)
+		}
+		if seen[id[1]] {
+			t.Errorf("%s shares its namespace with another name", name)
+		}
+		seen[id[1]] = true
+	}
+	if own := ident(t, "/proc/self/ns/net"); seen[own[1]] {
+		t.Error("CreateMany named the caller's own namespace")
+	}
+
+	// A second round whose 4th name is taken (by the first round).
+	again := []string{nslabtest.Name(t, 20), nslabtest.Name(t, 20), nslabtest.Name(t, 20), list[7], nslabtest.Name(t, 20)}
+	t.Cleanup(func() {
+		for _, name := range again[:3] {
+			if netns.Exists(name) {
+				netns.Delete(name)
+			}
+		}
+	})
+	before := ident(t, netns.Path(list[7]))
+	err = netns.CreateMany(again, 1, nil, nil, nil)
+	if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("CreateMany over a taken name = %v, want fs.ErrExist", err)
+	}
+	checkMessage(t, err, list[7])
+	if ident(t, netns.Path(list[7])) != before {
+		t.Errorf("the holder of %s was replaced", list[7])
+	}
+	for _, name := range again[:3] {
+		if !netns.Exists(name) {
+			t.Errorf("%s (made before the error) is missing", name)
+		}
+	}
+	if _, err := os.Lstat(netns.Path(again[4])); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s made after the error: %v", again[4], err)
+	}
+}

@@ -15,8 +15,10 @@
 package nsthread
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -119,4 +121,71 @@ func openThreadNetNS() (vnetns.NsHandle, error) {
 		return vnetns.None(), fmt.Errorf("open %s: %w", p, err)
 	}
 	return vnetns.NsHandle(fd), nil
+}
+
+// UnshareEach creates n new network namespaces on w locked threads (at
+// least 1) and calls fn(i, ns) on the thread that is inside namespace i, for
+// i in [0, n), each i exactly once unless the work stops early. fn owns ns:
+// it must close it or keep it. A thread enters one new namespace after
+// another without going back in between (that is what makes it cheaper than
+// n calls to Unshare); it goes back to where it started once at the end, and
+// is discarded if that fails.
+//
+// The work stops at the first error from unshare or fn, or when stop
+// returns true (stop may be nil; it is checked before each namespace);
+// namespaces whose fn already ran are the caller's. UnshareEach returns the
+// first error (the other threads stop at their next namespace).
+func UnshareEach(n, w int, stop func() bool, fn func(i int, ns vnetns.NsHandle) error) error {
+	var next atomic.Int64
+	w = max(1, min(w, n))
+	errc := make(chan error, w)
+	for range w {
+		go func() {
+			runtime.LockOSThread()
+			origin, err := openThreadNetNS()
+			if err != nil {
+				runtime.UnlockOSThread()
+				next.Store(int64(n))
+				errc <- err
+				return
+			}
+			defer origin.Close()
+			var ferr error
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					break
+				}
+				if stop != nil && stop() {
+					next.Store(int64(n))
+					break
+				}
+				if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+					ferr = fmt.Errorf("unshare network namespace: %w", err)
+				} else if h, err := openThreadNetNS(); err != nil {
+					ferr = err
+				} else {
+					ferr = fn(i, h)
+				}
+				if ferr != nil {
+					next.Store(int64(n))
+					break
+				}
+			}
+			if err := unix.Setns(int(origin), unix.CLONE_NEWNET); err != nil {
+				// Poisoned: stay locked, the thread ends with this goroutine.
+				errc <- errors.Join(ferr, fmt.Errorf("restore netns: %w (thread discarded)", err))
+				return
+			}
+			runtime.UnlockOSThread()
+			errc <- ferr
+		}()
+	}
+	var first error
+	for range w {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,4 +312,76 @@ func TestThreadNetNSPath(t *testing.T) {
 	if a != b {
 		t.Errorf("ThreadNetNSPath shows %s, /proc/thread-self shows %s", a, b)
 	}
+}
+
+// UnshareEach gives every index its own fresh namespace, on threads that
+// end up back where they started.
+func TestUnshareEach(t *testing.T) {
+	nslabtest.RequireRoot(t)
+	start := startNS(t)
+	const n = 40
+	var mu sync.Mutex
+	seen := map[string]int{}
+	err := nsthread.UnshareEach(n, 3, nil, func(i int, ns vnetns.NsHandle) error {
+		defer ns.Close()
+		in, err := threadNS()
+		if err != nil {
+			return err
+		}
+		if got := nsName(t, ns); got != in {
+			return fmt.Errorf("index %d: handle is %s, thread is in %s", i, got, in)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if j, dup := seen[in]; dup {
+			return fmt.Errorf("indexes %d and %d got the same namespace %s", j, i, in)
+		}
+		seen[in] = i
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("UnshareEach: %v", err)
+	}
+	if len(seen) != n {
+		t.Errorf("fn ran for %d indexes, want %d", len(seen), n)
+	}
+	if _, ok := seen[start]; ok {
+		t.Errorf("an index ran in the starting namespace %s", start)
+	}
+	checkNoPoisonedThread(t, start)
+}
+
+// UnshareEach stops at the first error and at stop, and says which error.
+func TestUnshareEachStops(t *testing.T) {
+	nslabtest.RequireRoot(t)
+	start := startNS(t)
+	sentinel := errors.New("nslt index 5 refused")
+	var ran atomic.Int64
+	err := nsthread.UnshareEach(100, 2, nil, func(i int, ns vnetns.NsHandle) error {
+		ns.Close()
+		ran.Add(1)
+		if i == 5 {
+			return sentinel
+		}
+		return nil
+	})
+	if !errors.Is(err, sentinel) {
+		t.Errorf("UnshareEach = %v, want %v", err, sentinel)
+	}
+	if r := ran.Load(); r > 10 {
+		t.Errorf("fn ran %d times after an error at index 5 with 2 threads, want it to stop", r)
+	}
+	ran.Store(0)
+	err = nsthread.UnshareEach(100, 2, func() bool { return ran.Load() >= 3 }, func(i int, ns vnetns.NsHandle) error {
+		ns.Close()
+		ran.Add(1)
+		return nil
+	})
+	if err != nil {
+		t.Errorf("UnshareEach stopped by stop = %v, want nil", err)
+	}
+	if r := ran.Load(); r < 3 || r > 4 {
+		t.Errorf("fn ran %d times, want it stopped after 3 (+1 in flight)", r)
+	}
+	checkNoPoisonedThread(t, start)
 }
