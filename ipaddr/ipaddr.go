@@ -21,6 +21,7 @@ import (
 	"github.com/nslab/nslab/internal/nl"
 	"github.com/nslab/nslab/netdev"
 	"github.com/vishvananda/netlink"
+	vnl "github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -149,6 +150,54 @@ func Add(h *netlink.Handle, dev string, p netip.Prefix, o Options) error {
 // `ip addr replace P dev DEV [nodad]`.
 func Replace(h *netlink.Handle, dev string, p netip.Prefix, o Options) error {
 	return do(h, "replace", dev, p, o, func(l netlink.Link, a *netlink.Addr) error { return h.AddrReplace(l, a) })
+}
+
+// QueueReplace queues on b what Replace does, to be sent with the batch's
+// other requests. The device is looked up now unless o.Index is set.
+func QueueReplace(b *nl.Batch, dev string, p netip.Prefix, o Options) error {
+	fail := func(err error) error { return &Error{Op: "replace", Prefix: p, Dev: dev, Err: err} }
+	a, err := toAddr(p, o)
+	if err != nil {
+		return fail(err)
+	}
+	index := o.Index
+	if index <= 0 {
+		l, err := link(b.Handle(), dev)
+		if err != nil {
+			return fail(err)
+		}
+		index = int32(l.Attrs().Index)
+	}
+	// As vishvananda/netlink's AddrReplace encodes it (with the
+	// broadcast address it derives for IPv4 prefixes up to /30).
+	fam := unix.AF_INET
+	if p.Addr().Is6() {
+		fam = unix.AF_INET6
+	}
+	req := nl.NewRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
+	msg := vnl.NewIfAddrmsg(fam)
+	msg.Index = uint32(index)
+	msg.Prefixlen = uint8(p.Bits())
+	msg.IfAddrmsg.Flags = uint8(a.Flags)
+	req.AddData(msg)
+	local := p.Addr().AsSlice()
+	req.AddData(vnl.NewRtAttr(unix.IFA_LOCAL, local))
+	req.AddData(vnl.NewRtAttr(unix.IFA_ADDRESS, local))
+	if fam == unix.AF_INET && p.Bits() < 31 {
+		brd := netip.PrefixFrom(p.Addr(), p.Bits()).Masked().Addr().As4()
+		host := ^uint32(0) >> p.Bits()
+		for i := range brd {
+			brd[i] |= byte(host >> (24 - 8*i))
+		}
+		req.AddData(vnl.NewRtAttr(unix.IFA_BROADCAST, brd[:]))
+	}
+	b.Add(req, func(err error) error {
+		if errors.Is(err, unix.ENODEV) {
+			err = fmt.Errorf("no device with index %d: %w", index, netdev.ErrNotFound)
+		}
+		return fail(err)
+	})
+	return nil
 }
 
 // Del removes address p from device dev, like `ip addr del P dev DEV`. An

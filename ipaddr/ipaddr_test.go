@@ -201,3 +201,77 @@ func TestReplaceByIndex(t *testing.T) {
 		t.Errorf("Replace on a missing index: %v, want netdev.ErrNotFound naming index 999", err)
 	}
 }
+
+// QueueReplace sends what Replace sends: `ip -j addr` shows the same
+// addresses, flags and broadcast addresses either way.
+func TestQueueReplaceMatchesReplace(t *testing.T) {
+	t.Parallel()
+	ps := []netip.Prefix{
+		netip.MustParsePrefix("198.18.3.1/16"), netip.MustParsePrefix("198.18.5.1/30"),
+		netip.MustParsePrefix("198.19.0.4/31"), netip.MustParsePrefix("198.18.9.9/32"),
+		netip.MustParsePrefix("fd00:18::3/64"),
+	}
+	show := func(name string) string {
+		t.Helper()
+		out, err := exec.Command("ip", "-j", "-n", name, "addr", "show", "dev", "v0").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var js []struct {
+			AddrInfo []map[string]any `json:"addr_info"`
+		}
+		if err := json.Unmarshal(out, &js); err != nil || len(js) != 1 {
+			t.Fatalf("ip -j addr: %v (%s)", err, out)
+		}
+		var s []string
+		for _, a := range js[0].AddrInfo {
+			if a["scope"] == "link" {
+				continue // fe80:: from the random MAC address
+			}
+			delete(a, "valid_life_time")
+			delete(a, "preferred_life_time")
+			b, _ := json.Marshal(a)
+			s = append(s, string(b))
+		}
+		slices.Sort(s)
+		return strings.Join(s, "\n")
+	}
+	one, ns1 := nslabtest.NewNamedNS(t)
+	h1 := veth(t, ns1)
+	for _, p := range ps {
+		if err := ipaddr.Replace(h1, "v0", p, ipaddr.Options{NoDAD: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batched, ns2 := nslabtest.NewNamedNS(t)
+	h2 := veth(t, ns2)
+	b := nl.NewBatch(h2)
+	for _, p := range ps {
+		if err := ipaddr.QueueReplace(b, "v0", p, ipaddr.Options{NoDAD: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Exec(); err != nil {
+		t.Fatalf("Exec: %v", err)
+	}
+	want, got := show(one), show(batched)
+	if got != want {
+		t.Errorf("after QueueReplace:\n%s\nafter Replace:\n%s", got, want)
+	}
+	if !strings.Contains(got, `"broadcast":"198.18.255.255"`) {
+		t.Errorf("no broadcast address for 198.18.3.1/16:\n%s", got)
+	}
+
+	// A missing device fails when queued (looked up by name) or when sent
+	// (by index), naming the address and the device.
+	if err := ipaddr.QueueReplace(b, "gone", ps[0], ipaddr.Options{}); !errors.Is(err, netdev.ErrNotFound) {
+		t.Errorf("QueueReplace on a missing device: %v, want netdev.ErrNotFound", err)
+	}
+	if err := ipaddr.QueueReplace(b, "gone", ps[0], ipaddr.Options{Index: 999}); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Exec()
+	if want := `replace address 198.18.3.1/16 on "gone": no device with index 999: no such device`; err == nil || err.Error() != want {
+		t.Errorf("Exec on a missing index: %v, want %q", err, want)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/nslab/nslab/internal/nl"
 	"github.com/nslab/nslab/netdev"
 	"github.com/vishvananda/netlink"
+	vnl "github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -267,15 +268,21 @@ func do(h *netlink.Handle, op string, r Route, fn func(*netlink.Route) error) er
 	if err == nil {
 		return nil
 	}
-	if errno, ok := err.(unix.Errno); ok {
+	return &Error{Op: op, Route: r, Err: kernelError(err, op)}
+}
+
+// kernelError explains the kernel's errors that have a common cause.
+func kernelError(err error, op string) error {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
 		switch {
 		case errno == unix.ESRCH && op == "delete":
-			err = absent{errno}
+			return absent{errno}
 		case errno == unix.ENETUNREACH:
-			err = fmt.Errorf("the gateway is not on a connected subnet (add an address on its subnet, or give dev): %w", errno)
+			return fmt.Errorf("the gateway is not on a connected subnet (add an address on its subnet, or give dev): %w", err)
 		}
 	}
-	return &Error{Op: op, Route: r, Err: err}
+	return err
 }
 
 // Add adds route r to the main table, like
@@ -289,6 +296,50 @@ func Add(h *netlink.Handle, r Route) error {
 // metric, like `ip route replace ...`.
 func Replace(h *netlink.Handle, r Route) error {
 	return do(h, "replace", r, h.RouteReplace)
+}
+
+// QueueReplace queues on b what Replace does, to be sent with the batch's
+// other requests. devIndex is r.Dev's interface index when the caller knows
+// it; 0 looks r.Dev up now (when set).
+func QueueReplace(b *nl.Batch, r Route, devIndex int32) error {
+	fail := func(err error) error { return &Error{Op: "replace", Route: r, Err: err} }
+	if err := r.check(false); err != nil {
+		return fail(err)
+	}
+	if r.Dev != "" && devIndex <= 0 {
+		l, err := netdev.Lookup(b.Handle(), r.Dev)
+		if err != nil {
+			if errors.Is(err, netdev.ErrNotFound) {
+				err = fmt.Errorf("device %q: %w", r.Dev, netdev.ErrNotFound)
+			}
+			return fail(err)
+		}
+		devIndex = int32(l.Attrs().Index)
+	}
+	// As toNetlink and vishvananda/netlink's RouteReplace encode it.
+	req := nl.NewRequest(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
+	msg := vnl.NewRtMsg() // main table, boot protocol, universe scope, unicast
+	msg.Family = unix.AF_INET
+	if r.To.Addr().Is6() {
+		msg.Family = unix.AF_INET6
+	}
+	msg.Dst_len = uint8(r.To.Bits())
+	if !r.Via.IsValid() && r.To.Addr().Is4() {
+		msg.Scope = unix.RT_SCOPE_LINK
+	}
+	req.AddData(msg)
+	req.AddData(vnl.NewRtAttr(unix.RTA_DST, r.To.Addr().AsSlice()))
+	if r.Via.IsValid() {
+		req.AddData(vnl.NewRtAttr(unix.RTA_GATEWAY, r.Via.AsSlice()))
+	}
+	if devIndex > 0 {
+		req.AddData(vnl.NewRtAttr(unix.RTA_OIF, vnl.Uint32Attr(uint32(devIndex))))
+	}
+	if r.Metric > 0 {
+		req.AddData(vnl.NewRtAttr(unix.RTA_PRIORITY, vnl.Uint32Attr(uint32(r.Metric))))
+	}
+	b.Add(req, func(err error) error { return fail(kernelError(err, "replace")) })
+	return nil
 }
 
 // Del deletes route r, like `ip route del ...`; Via, Dev and Metric narrow

@@ -237,3 +237,48 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// QueueReplace sends what Replace sends: `ip -j route` shows the same routes
+// either way, for every form the package accepts.
+func TestQueueReplaceMatchesReplace(t *testing.T) {
+	t.Parallel()
+	rs := []iproute.Route{
+		mustParse(t, "default", "via", "198.18.0.254"),
+		mustParse(t, "198.19.0.0/24", "via", "198.18.0.2", "dev", "v0"),
+		mustParse(t, "198.19.1.0/24", "dev", "v0"),
+		mustParse(t, "198.19.2.0/24", "via", "198.18.0.3", "metric", "7"),
+		mustParse(t, "fd00:19::/64", "via", "fd00:18::2"),
+		mustParse(t, "::/0", "via", "fd00:18::fe", "dev", "v0"),
+	}
+	one, ns1 := nslabtest.NewNamedNS(t)
+	h1 := setup(t, ns1)
+	for _, r := range rs {
+		if err := iproute.Replace(h1, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batched, ns2 := nslabtest.NewNamedNS(t)
+	h2 := setup(t, ns2)
+	b := nl.NewBatch(h2)
+	for _, r := range rs {
+		if err := iproute.QueueReplace(b, r, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Exec(); err != nil {
+		t.Fatalf("Exec: %v", err)
+	}
+	want, got := ipRoutes(t, one), ipRoutes(t, batched)
+	if !slices.Equal(got, want) || len(got) != len(rs) {
+		t.Errorf("after QueueReplace: %q\nafter Replace: %q", got, want)
+	}
+	// A gateway off every subnet fails when sent, with the same hint.
+	if err := iproute.QueueReplace(b, mustParse(t, "198.19.9.0/24", "via", "198.20.0.1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Exec()
+	if !errors.Is(err, syscall.ENETUNREACH) || !strings.Contains(err.Error(), "replace route 198.19.9.0/24 via 198.20.0.1") ||
+		!strings.Contains(err.Error(), "not on a connected subnet") {
+		t.Errorf("Exec of an unreachable gateway: %v", err)
+	}
+}

@@ -138,6 +138,28 @@ func SetByIndex(h *netlink.Handle, index int32, name string, up bool, alias stri
 	if err != nil {
 		return newError(op, "", name, err)
 	}
+	setByIndex(req, index, up, alias)
+	_, err = req.Execute(unix.NETLINK_ROUTE, 0)
+	return newError(op, "", name, err)
+}
+
+// QueueSetByIndex queues on b what SetByIndex does, to be sent with the
+// batch's other requests.
+func QueueSetByIndex(b *nl.Batch, index int32, name string, up bool, alias string) error {
+	op := "change"
+	if up {
+		op = "bring up"
+	}
+	if index <= 0 {
+		return newError(op, "", name, fmt.Errorf("interface index %d: want a positive index", index))
+	}
+	req := nl.NewRequest(unix.RTM_NEWLINK, 0)
+	setByIndex(req, index, up, alias)
+	b.Add(req, func(err error) error { return newError(op, "", name, err) })
+	return nil
+}
+
+func setByIndex(req *vnl.NetlinkRequest, index int32, up bool, alias string) {
 	msg := vnl.NewIfInfomsg(unix.AF_UNSPEC)
 	msg.Index = index
 	if up {
@@ -147,8 +169,6 @@ func SetByIndex(h *netlink.Handle, index int32, name string, up bool, alias stri
 	if alias != "" {
 		req.AddData(vnl.NewRtAttr(unix.IFLA_IFALIAS, []byte(alias)))
 	}
-	_, err = req.Execute(unix.NETLINK_ROUTE, 0)
-	return newError(op, "", name, err)
 }
 
 // SetDown brings a device down, like `ip link set NAME down`.

@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"strconv"
 
+	"github.com/nslab/nslab/internal/nl"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -73,7 +74,7 @@ var ErrNotFound error = notFound{}
 // of its own (such as the zero Handle), for the few requests this package
 // builds itself (DeleteGroup, Move with a rename): sending them elsewhere
 // would act in the wrong namespace.
-var ErrNoHandle = errors.New("netlink handle has no NETLINK_ROUTE socket: open it with internal/nl.NewHandle")
+var ErrNoHandle = nl.ErrNoHandle
 
 // missingKinds names the kernel option and module of a link type.
 var missingKinds = map[string]string{

@@ -1,9 +1,7 @@
 package netdev
 
 import (
-	"reflect"
-	"unsafe"
-
+	inl "github.com/nslab/nslab/internal/nl"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -17,7 +15,7 @@ import (
 // NETLINK_ROUTE would silently go to a fresh socket in the calling thread's
 // namespace, so that case is refused with ErrNoHandle.
 func newRequest(h *netlink.Handle, typ, flags int) (*nl.NetlinkRequest, error) {
-	socks := handleSockets(h)
+	socks := inl.Sockets(h)
 	if socks == nil || socks[unix.NETLINK_ROUTE] == nil {
 		return nil, ErrNoHandle
 	}
@@ -29,15 +27,4 @@ func newRequest(h *netlink.Handle, typ, flags int) (*nl.NetlinkRequest, error) {
 		},
 		Sockets: socks,
 	}, nil
-}
-
-func handleSockets(h *netlink.Handle) map[int]*nl.SocketHandle {
-	if h == nil {
-		return nil
-	}
-	f := reflect.ValueOf(h).Elem().FieldByName("sockets")
-	if !f.IsValid() || f.Type() != reflect.TypeFor[map[int]*nl.SocketHandle]() {
-		return nil
-	}
-	return *(*map[int]*nl.SocketHandle)(unsafe.Pointer(f.UnsafeAddr()))
 }

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestRawRequestUsesHandleSocket guards the reflection in handleSockets
+// TestRawRequestUsesHandleSocket guards the reflection in internal/nl.Sockets
 // against a new vishvananda/netlink layout: the raw request must carry the
 // handle's own NETLINK_ROUTE socket.
 func TestRawRequestUsesHandleSocket(t *testing.T) {
