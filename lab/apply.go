@@ -436,75 +436,86 @@ func (s *session) ifIndex(ns, name string) int32 {
 	return s.index[ifKey(ns, name)]
 }
 
-// up brings interface name of n up, by its fixed index when addLink gave
-// it one.
-func (s *session) up(n *nsh, ns, name string) error {
-	if idx := s.ifIndex(ns, name); idx > 0 {
-		return netdev.SetByIndex(n.h, idx, name, true, "")
-	}
-	return netdev.SetUp(n.h, name)
-}
-
-// configure applies one node's changes.
+// configure applies one node's changes. Links up, addresses and routes go
+// to the kernel in one batch (one sendmsg), after the sysctls and MTUs;
+// deletions, rare, go one by one between the links up and the additions.
 func (s *session) configure(c *NodeConfig) error {
 	n, err := s.get(c.Node.NS)
 	if err != nil {
 		return err
 	}
 	where := fmt.Sprintf("%s %q", kind(c.Node), c.Node.Name)
-	if c.New && !c.Node.Switch && len(c.Node.Ifs) > 0 {
-		// createNode left lo down for this step (see there).
-		if err := netdev.SetByIndex(n.h, 1, "lo", true, ""); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
-		}
-	}
+	fail := func(err error) error { return fmt.Errorf("%s: %w", where, err) }
 	if c.BridgeMTU != 0 {
 		if err := netdev.SetMTU(n.h, c.Node.Bridge, c.BridgeMTU); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+			return fail(err)
 		}
 	}
 	if len(c.Sysctls) > 0 {
 		for _, k := range slices.Sorted(maps.Keys(c.Sysctls)) {
 			if err := sysctl.Set(n.ns, k, c.Sysctls[k]); err != nil {
-				return fmt.Errorf("%s: %w", where, err)
+				return fail(err)
 			}
 		}
 	}
 	for _, i := range slices.Sorted(maps.Keys(c.MTU)) {
 		if err := netdev.SetMTU(n.h, i, c.MTU[i]); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+			return fail(err)
 		}
 	}
-	// The ends of new links, after their sysctls and MTU and before
-	// addresses and routes (a route through an interface needs it up).
+	b := nl.NewBatch(n.h)
+	if c.New && !c.Node.Switch && len(c.Node.Ifs) > 0 {
+		// createNodes left lo down for this step (see there).
+		if err := netdev.QueueSetByIndex(b, 1, "lo", true, ""); err != nil {
+			return fail(err)
+		}
+	}
+	// The ends of new links, before addresses and routes (a route through
+	// an interface needs it up).
 	for _, i := range c.Up {
-		if err := s.up(n, c.Node.NS, i); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+		idx := s.ifIndex(c.Node.NS, i)
+		if idx <= 0 {
+			l, err := netdev.Lookup(n.h, i)
+			if err != nil {
+				return fail(err)
+			}
+			idx = int32(l.Attrs().Index)
+		}
+		if err := netdev.QueueSetByIndex(b, idx, i, true, ""); err != nil {
+			return fail(err)
+		}
+	}
+	if len(c.DelAddrs) > 0 || len(c.DelRoutes) > 0 {
+		if err := b.Exec(); err != nil {
+			return fail(err)
 		}
 	}
 	for _, i := range slices.Sorted(maps.Keys(c.DelAddrs)) {
 		for _, a := range c.DelAddrs[i] {
 			if err := ipaddr.Del(n.h, i, a); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("%s: %w", where, err)
+				return fail(err)
 			}
 		}
 	}
 	for _, r := range c.DelRoutes {
 		if err := iproute.Del(n.h, iproute.Route{To: r.To, Via: r.Via, Dev: r.Dev}); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s: route %s: %w", where, r, err)
+			return fail(err)
 		}
 	}
 	for _, i := range slices.Sorted(maps.Keys(c.AddAddrs)) {
 		for _, a := range c.AddAddrs[i] {
-			if err := ipaddr.Replace(n.h, i, a, ipaddr.Options{NoDAD: true, Index: s.ifIndex(c.Node.NS, i)}); err != nil {
-				return fmt.Errorf("%s: %w", where, err)
+			if err := ipaddr.QueueReplace(b, i, a, ipaddr.Options{NoDAD: true, Index: s.ifIndex(c.Node.NS, i)}); err != nil {
+				return fail(err)
 			}
 		}
 	}
 	for _, r := range c.AddRoutes {
-		if err := iproute.Replace(n.h, iproute.Route{To: r.To, Via: r.Via, Dev: r.Dev}); err != nil {
-			return fmt.Errorf("%s: route %s: %w", where, r, err)
+		if err := iproute.QueueReplace(b, iproute.Route{To: r.To, Via: r.Via, Dev: r.Dev}, s.ifIndex(c.Node.NS, r.Dev)); err != nil {
+			return fail(err)
 		}
+	}
+	if err := b.Exec(); err != nil {
+		return fail(err)
 	}
 	return nil
 }
