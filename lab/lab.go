@@ -398,7 +398,7 @@ func Down(ctx context.Context, lab string, o Options) error {
 		return err
 	}
 	defer unlock()
-	st, err := loadState(lab)
+	st, err := loadStateForDown(lab)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,58 @@
+package lab
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/nslab/nslab/nslabtest"
+)
+
+// loadStateForDown leaves a plain model undecoded and writes it back
+// unchanged; a model with run commands or host devices is decoded.
+func TestLoadStateForDown(t *testing.T) {
+	nslabtest.RequireRoot(t) // writes under /run/nslab
+	name := nslabtest.Name(t, 14)
+	t.Cleanup(func() { removeState(name) })
+	m := model(t, planBase)
+	st := &State{Version: stateVersion, Lab: name, Model: m, Owned: map[string]uint64{name + "-h1": 42}, RootLinks: []string{"x"}}
+	if err := st.save(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := loadStateForDown(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.rawModel == nil || len(d.Model.Nodes) != 0 {
+		t.Errorf("model decoded (%d nodes) although it has no run commands or host devices", len(d.Model.Nodes))
+	}
+	if d.Owned[name+"-h1"] != 42 || !reflect.DeepEqual(d.RootLinks, []string{"x"}) {
+		t.Errorf("state fields lost: owned %v, root links %v", d.Owned, d.RootLinks)
+	}
+	d.Procs = nil
+	if err := d.save(); err != nil {
+		t.Fatal(err)
+	}
+	full, err := loadState(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(full.Model)
+	b, _ := json.Marshal(m)
+	if string(a) != string(b) {
+		t.Errorf("model changed by a save of the down-only state:\n%s\nwant\n%s", a, b)
+	}
+
+	m2 := model(t, strings.Replace(planBase, "  h1:\n", "  h1:\n    run: [[sleep, '100']]\n", 1))
+	st.Model = m2
+	if err := st.save(); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = loadStateForDown(name); err != nil {
+		t.Fatal(err)
+	}
+	if d.rawModel != nil || !d.Model.hasRun() {
+		t.Errorf("a model with run commands was not decoded for down")
+	}
+}
