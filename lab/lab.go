@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -444,31 +445,55 @@ func down(ctx context.Context, st *State, o Options) error {
 			o.logf("not waiting for the kernel to free the namespaces: %v", err)
 		}
 	}
-	var errs []error
-	var deleted []string
+	var (
+		mu      sync.Mutex
+		errs    []error
+		deleted []string
+		next    atomic.Int64
+		done    atomic.Int64
+		wg      sync.WaitGroup
+	)
 	s.report("delete", 0, len(names))
-	for i, name := range names {
-		if !netns.Exists(name) {
-			deleteOwned(name, st.Owned[name], st.Lab) // a stale plain file, if any
-			continue
-		}
-		if !owned(name, st.Owned[name], st.Lab) {
-			o.logf("netns %s is not this lab's (its identity changed): left alone", name)
-			continue
-		}
-		if w != nil {
-			w.watch(name)
-		}
-		if err := netns.Delete(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
-			continue
-		}
-		deleted = append(deleted, name)
-		s.step()
-		if (i+1)%256 == 0 {
-			s.report("delete", i+1, len(names))
-		}
+	// Two at a time, like the namespace phase: the unmount and unlink of
+	// one name overlap the other's.
+	for range workers() {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(names) {
+					return
+				}
+				name := names[i]
+				if !netns.Exists(name) {
+					deleteOwned(name, st.Owned[name], st.Lab) // a stale plain file, if any
+					continue
+				}
+				if !owned(name, st.Owned[name], st.Lab) {
+					o.logf("netns %s is not this lab's (its identity changed): left alone", name)
+					continue
+				}
+				if w != nil {
+					w.watch(name)
+				}
+				err := netns.Delete(name)
+				mu.Lock()
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					errs = append(errs, err)
+				} else {
+					deleted = append(deleted, name)
+				}
+				mu.Unlock()
+				if err != nil {
+					continue
+				}
+				s.step()
+				if d := done.Add(1); d%256 == 0 {
+					s.report("delete", int(d), len(names))
+				}
+			}
+		})
 	}
+	wg.Wait()
 	s.report("delete", len(names), len(names))
 	if err := errors.Join(errs...); err != nil {
 		st.save()
