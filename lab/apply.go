@@ -70,8 +70,9 @@ type session struct {
 	// without a lookup.
 	index map[string]int32
 
-	steps   atomic.Int64
-	crashAt int64 // test hook: SIGKILL ourselves at this step (NSLAB_CRASH_AT)
+	reportMu sync.Mutex
+	steps    atomic.Int64
+	crashAt  int64 // test hook: SIGKILL ourselves at this step (NSLAB_CRASH_AT)
 }
 
 func newSession(lab string, progress Progress) (*session, error) {
@@ -124,8 +125,11 @@ func (s *session) step() {
 	}
 }
 
+// report passes progress on, one call at a time (phases run concurrently).
 func (s *session) report(phase string, done, total int) {
 	if s.progress != nil {
+		s.reportMu.Lock()
+		defer s.reportMu.Unlock()
 		s.progress(phase, done, total)
 	}
 }
