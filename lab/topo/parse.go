@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nslab/nslab/internal/names"
 	"go.yaml.in/yaml/v3"
@@ -22,12 +23,18 @@ const (
 	MaxNodeName = 15 // bytes in a node or switch name
 )
 
+// The patterns are compiled on first use, not at start-up: every nslab
+// command (such as exec, whose start-up time counts) links this package.
 var (
-	labNameRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-	nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-	sysctlRE   = regexp.MustCompile(`^net[./][A-Za-z0-9_.:/@-]+$`)
-	yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	labNameRE  = lazyRE(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	nodeNameRE = lazyRE(`^[A-Za-z0-9_-]+$`)
+	sysctlRE   = lazyRE(`^net[./][A-Za-z0-9_.:/@-]+$`)
+	yamlLineRE = lazyRE(`^yaml: line (\d+): (.*)$`)
 )
+
+func lazyRE(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // Parse parses and validates a topology file. file names it in problems and
 // in Spec.File; it may be "". On any problem Parse returns a nil Spec and an
@@ -119,7 +126,7 @@ func (p *parser) decode(data []byte) *yaml.Node {
 func (p *parser) syntax(err error) {
 	msg := err.Error()
 	line := 1
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	} else {
@@ -270,7 +277,7 @@ func (p *parser) spec(root *yaml.Node) *Spec {
 			p.errorf(posOf(e.val), "lab name is empty; use 1-%d characters a-z, 0-9, '-'", MaxLabName)
 		case len(v) > MaxLabName:
 			p.errorf(posOf(e.val), "lab name %q is %d bytes long; use at most %d (it prefixes every namespace name)", v, len(v), MaxLabName)
-		case !labNameRE.MatchString(v):
+		case !labNameRE().MatchString(v):
 			p.errorf(posOf(e.val), "lab name %q is invalid; use a-z, 0-9 and '-' (not first or last)", v)
 		default:
 			p.name = v
@@ -349,7 +356,7 @@ func (p *parser) checkName(kind, name string, pos Pos) bool {
 		p.errorf(pos, "%s name is empty", kind)
 	case len(name) > MaxNodeName:
 		p.errorf(pos, "%s name %q is %d bytes long; use at most %d", kind, name, len(name), MaxNodeName)
-	case !nodeNameRE.MatchString(name):
+	case !nodeNameRE().MatchString(name):
 		p.errorf(pos, "%s name %q is invalid; use letters, digits, '_' and '-'", kind, name)
 	default:
 		delete(p.badNames, name)
@@ -396,7 +403,7 @@ func (p *parser) node(e entry) {
 }
 
 func (p *parser) sysctl(n *Node, kv entry) {
-	if !sysctlRE.MatchString(kv.name) || strings.Contains(kv.name, "..") {
+	if !sysctlRE().MatchString(kv.name) || strings.Contains(kv.name, "..") {
 		p.errorf(posOf(kv.key), "node %q: sysctl %q is not a network sysctl; only net.* keys (like net.ipv4.ip_forward) are per namespace", n.Name, kv.name)
 		return
 	}
