@@ -178,8 +178,11 @@ func (p *parser) entries(n *yaml.Node, what string) []entry {
 		p.errorf(posOf(n), "%s must be a mapping (key: value), not %s", what, kindName(n))
 		return nil
 	}
-	var out []entry
-	seen := map[string]Pos{}
+	out := make([]entry, 0, len(n.Content)/2)
+	var seen map[string]Pos // for big mappings; small ones are scanned
+	if len(n.Content) > 32 {
+		seen = make(map[string]Pos, len(n.Content)/2)
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := deref(n.Content[i]), deref(n.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
@@ -190,11 +193,22 @@ func (p *parser) entries(n *yaml.Node, what string) []entry {
 			p.errorf(posOf(k), "%s: merge keys (<<) are not supported; repeat the keys or use an alias (*name) for the whole value", what)
 			continue
 		}
-		if first, dup := seen[k.Value]; dup {
+		first, dup := seen[k.Value]
+		if seen == nil {
+			for _, o := range out {
+				if o.name == k.Value {
+					first, dup = posOf(o.key), true
+					break
+				}
+			}
+		}
+		if dup {
 			p.errorf(posOf(k), "%s: duplicate key %q (first at line %d); remove one", what, k.Value, first.Line)
 			continue
 		}
-		seen[k.Value] = posOf(k)
+		if seen != nil {
+			seen[k.Value] = posOf(k)
+		}
 		out = append(out, entry{k.Value, k, v})
 	}
 	return out
@@ -202,16 +216,31 @@ func (p *parser) entries(n *yaml.Node, what string) []entry {
 
 // fields is entries for a mapping with a fixed set of keys: unknown keys are
 // reported with the allowed ones.
-func (p *parser) fields(n *yaml.Node, what string, allowed ...string) map[string]entry {
-	out := map[string]entry{}
-	for _, e := range p.entries(n, what) {
+func (p *parser) fields(n *yaml.Node, what string, allowed ...string) fieldSet {
+	es := p.entries(n, what)
+	out := es[:0]
+	for _, e := range es {
 		if !slices.Contains(allowed, e.name) {
 			p.errorf(posOf(e.key), "%s: unknown key %q; allowed keys: %s", what, e.name, strings.Join(allowed, ", "))
 			continue
 		}
-		out[e.name] = e
+		out = append(out, e)
 	}
 	return out
+}
+
+// A fieldSet is the entries of a mapping with a fixed set of keys: a few,
+// searched in order (a map per mapping made a 1000-router file's parse
+// allocate a fifth more).
+type fieldSet []entry
+
+func (f fieldSet) get(name string) (entry, bool) {
+	for _, e := range f {
+		if e.name == name {
+			return e, true
+		}
+	}
+	return entry{}, false
 }
 
 // str returns the value of a scalar, reporting anything else.
@@ -269,7 +298,7 @@ func (p *parser) spec(root *yaml.Node) *Spec {
 	}
 	f := p.fields(root, "topology", "name", "nodes", "switches", "host", "links", "expect")
 
-	if e, ok := f["name"]; !ok {
+	if e, ok := f.get("name"); !ok {
 		p.errorf(Pos{1, 1}, "missing lab name: add name: <lab> (1-%d characters a-z, 0-9, '-')", MaxLabName)
 	} else if v, ok := p.str(e.val, "name"); ok {
 		switch {
@@ -286,40 +315,40 @@ func (p *parser) spec(root *yaml.Node) *Spec {
 	s.Name = p.name
 
 	p.host = &Node{Name: HostName, Sysctls: map[string]string{}}
-	if e, ok := f["nodes"]; ok {
+	if e, ok := f.get("nodes"); ok {
 		for _, ne := range p.entries(e.val, "nodes") {
 			p.node(ne)
 		}
 	}
 	if len(p.nodes) == 0 {
 		pos := Pos{1, 1}
-		if e, ok := f["nodes"]; ok {
+		if e, ok := f.get("nodes"); ok {
 			pos = posOf(e.key)
 		}
 		p.errorf(pos, "the lab has no nodes; add at least one under nodes:")
 	}
-	if e, ok := f["switches"]; ok {
+	if e, ok := f.get("switches"); ok {
 		for _, se := range p.entries(e.val, "switches") {
 			p.switch_(se)
 		}
 	}
-	if e, ok := f["host"]; ok {
+	if e, ok := f.get("host"); ok {
 		p.host.Pos = posOf(e.key)
 		hf := p.fields(e.val, "host", "interfaces")
-		if ie, ok := hf["interfaces"]; ok {
+		if ie, ok := hf.get("interfaces"); ok {
 			for _, ie := range p.entries(ie.val, "host interfaces") {
 				p.iface(p.host, ie)
 			}
 		}
 	}
-	if e, ok := f["links"]; ok {
+	if e, ok := f.get("links"); ok {
 		for _, ln := range p.seq(e.val, "links", false) {
 			if l := p.link(ln); l != nil {
 				s.Links = append(s.Links, l)
 			}
 		}
 	}
-	if e, ok := f["expect"]; ok {
+	if e, ok := f.get("expect"); ok {
 		for _, en := range p.seq(e.val, "expect", false) {
 			if x := p.expect(en); x != nil {
 				s.Expect = append(s.Expect, x)
@@ -379,25 +408,25 @@ func (p *parser) node(e entry) {
 	}
 	what := fmt.Sprintf("node %q", n.Name)
 	f := p.fields(e.val, what, "sysctls", "interfaces", "routes", "run", "firewall")
-	if fe, ok := f["firewall"]; ok {
+	if fe, ok := f.get("firewall"); ok {
 		n.Firewall = p.firewall(fe.val, what)
 	}
-	if se, ok := f["sysctls"]; ok {
+	if se, ok := f.get("sysctls"); ok {
 		for _, kv := range p.entries(se.val, what+" sysctls") {
 			p.sysctl(n, kv)
 		}
 	}
-	if ie, ok := f["interfaces"]; ok {
+	if ie, ok := f.get("interfaces"); ok {
 		for _, ie := range p.entries(ie.val, what+" interfaces") {
 			p.iface(n, ie)
 		}
 	}
-	if re, ok := f["routes"]; ok {
+	if re, ok := f.get("routes"); ok {
 		for _, rn := range p.seq(re.val, what+" routes", false) {
 			p.route(n, rn)
 		}
 	}
-	if re, ok := f["run"]; ok {
+	if re, ok := f.get("run"); ok {
 		p.run(n, re.val)
 	}
 }
@@ -443,10 +472,10 @@ func (p *parser) iface(n *Node, e entry) {
 	p.declared[i] = true
 	what := "interface " + owner(n, e.name)
 	f := p.fields(e.val, what, "addresses", "mtu", "impair")
-	if ie, ok := f["impair"]; ok {
+	if ie, ok := f.get("impair"); ok {
 		i.Impair = p.impair(ie.val, what)
 	}
-	if ae, ok := f["addresses"]; ok {
+	if ae, ok := f.get("addresses"); ok {
 		for _, an := range p.seq(ae.val, what+" addresses", true) {
 			text, ok := p.str(an, what+": address")
 			if !ok {
@@ -458,7 +487,7 @@ func (p *parser) iface(n *Node, e entry) {
 			}
 		}
 	}
-	if me, ok := f["mtu"]; ok {
+	if me, ok := f.get("mtu"); ok {
 		i.MTU = p.mtu(me.val, what)
 	}
 }
@@ -505,7 +534,7 @@ func (p *parser) route(n *Node, rn *yaml.Node) {
 	f := p.fields(rn, what, "to", "via", "dev")
 	ri := routeInfo{node: n, r: &Route{Pos: posOf(rn)}}
 	ok := true
-	if te, have := f["to"]; !have {
+	if te, have := f.get("to"); !have {
 		p.errorf(posOf(rn), "%s: missing to: (default, default6 or a prefix like 198.18.2.0/24)", what)
 		ok = false
 	} else if text, good := p.str(te.val, what+" to"); !good {
@@ -520,7 +549,7 @@ func (p *parser) route(n *Node, rn *yaml.Node) {
 			ri.r.To = to
 		}
 	}
-	if ve, have := f["via"]; have {
+	if ve, have := f.get("via"); have {
 		if text, good := p.str(ve.val, what+" via"); !good {
 			ok = false
 		} else if via, err := netip.ParseAddr(text); err != nil || via.Zone() != "" || via.Is4In6() || via.IsUnspecified() || via.IsMulticast() {
@@ -530,7 +559,7 @@ func (p *parser) route(n *Node, rn *yaml.Node) {
 			ri.r.Via, ri.viaPos = via, posOf(ve.val)
 		}
 	}
-	if de, have := f["dev"]; have {
+	if de, have := f.get("dev"); have {
 		if text, good := p.str(de.val, what+" dev"); !good {
 			ok = false
 		} else {
@@ -654,8 +683,8 @@ func (p *parser) switch_(e entry) {
 	what := fmt.Sprintf("switch %q", sw.Name)
 	f := p.fields(e.val, what, "subnet", "subnets", "mtu", "host_device")
 	var subnets []*yaml.Node
-	se, one := f["subnet"]
-	ses, many := f["subnets"]
+	se, one := f.get("subnet")
+	ses, many := f.get("subnets")
 	switch {
 	case one && many:
 		p.errorf(posOf(ses.key), "%s: give subnet or subnets, not both", what)
@@ -687,10 +716,10 @@ func (p *parser) switch_(e entry) {
 			sw.Subnets = append(sw.Subnets, pf)
 		}
 	}
-	if me, ok := f["mtu"]; ok {
+	if me, ok := f.get("mtu"); ok {
 		sw.MTU = p.mtu(me.val, what)
 	}
-	if he, ok := f["host_device"]; ok {
+	if he, ok := f.get("host_device"); ok {
 		if text, ok := p.str(he.val, what+" host_device"); ok {
 			if err := names.CheckIf(text); err != nil {
 				p.errorf(posOf(he.val), "%s host_device: %v", what, err)
@@ -721,13 +750,13 @@ func (p *parser) overlap(pf netip.Prefix) (netip.Prefix, string) {
 func (p *parser) link(ln *yaml.Node) *Link {
 	f := p.fields(ln, "link", "endpoints", "mtu", "impair")
 	l := &Link{Pos: posOf(ln)}
-	if ie, ok := f["impair"]; ok {
+	if ie, ok := f.get("impair"); ok {
 		l.Impair = p.impair(ie.val, "link")
 	}
-	if me, ok := f["mtu"]; ok {
+	if me, ok := f.get("mtu"); ok {
 		l.MTU = p.mtu(me.val, "link")
 	}
-	ee, ok := f["endpoints"]
+	ee, ok := f.get("endpoints")
 	if !ok {
 		if ln.Kind == yaml.MappingNode {
 			p.errorf(posOf(ln), "link: missing endpoints: [a, b]")
@@ -883,7 +912,7 @@ func (p *parser) impair(v *yaml.Node, what string) string {
 func (p *parser) firewall(v *yaml.Node, what string) *Firewall {
 	fw := &Firewall{Default: map[string]string{}, Pos: posOf(v)}
 	f := p.fields(v, what+" firewall", "rules", "default", "masquerade")
-	if re, ok := f["rules"]; ok {
+	if re, ok := f.get("rules"); ok {
 		for _, rn := range p.seq(re.val, what+" firewall rules", false) {
 			if text, ok := p.str(rn, what+" firewall rule"); ok {
 				fw.Rules = append(fw.Rules, text)
@@ -891,7 +920,7 @@ func (p *parser) firewall(v *yaml.Node, what string) *Firewall {
 			}
 		}
 	}
-	if de, ok := f["default"]; ok {
+	if de, ok := f.get("default"); ok {
 		for _, kv := range p.entries(de.val, what+" firewall default") {
 			val, ok := p.str(kv.val, what+" firewall default "+kv.name)
 			if !ok {
@@ -907,7 +936,7 @@ func (p *parser) firewall(v *yaml.Node, what string) *Firewall {
 			}
 		}
 	}
-	if me, ok := f["masquerade"]; ok {
+	if me, ok := f.get("masquerade"); ok {
 		for _, mn := range p.seq(me.val, what+" firewall masquerade", true) {
 			if text, ok := p.str(mn, what+" firewall masquerade"); ok {
 				if err := names.CheckIf(text); err != nil {
