@@ -51,9 +51,14 @@ type State struct {
 	Created time.Time         `json:"created"`
 	Updated time.Time         `json:"updated"`
 
-	// rawModel is the model as read, when loadStateForDown left it
-	// undecoded (Model is then empty); save writes it back unchanged.
+	// rawModel is the JSON of rawFor, the model as read: save writes it
+	// back as it is while Model is still rawFor (an apply replaces Model
+	// only at its end, and saves twice before), instead of encoding 1000
+	// nodes again. Code that changes the model must therefore replace
+	// Model, never edit it in place. loadStateForDown may leave it
+	// undecoded: rawFor is then an empty model.
 	rawModel json.RawMessage
+	rawFor   *Model
 }
 
 // stateOnDisk is State with its model kept as raw JSON.
@@ -103,8 +108,15 @@ func loadState(lab string) (*State, error) {
 		return nil, fmt.Errorf("read state of lab %q: %w", lab, err)
 	}
 	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
+	d := stateOnDisk{stateFields: (*stateFields)(&s)}
+	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, corrupt(lab, err)
+	}
+	if len(d.Model) > 0 && string(d.Model) != "null" {
+		if err := json.Unmarshal(d.Model, &s.Model); err != nil {
+			return nil, corrupt(lab, err)
+		}
+		s.rawModel, s.rawFor = d.Model, s.Model
 	}
 	if s.Owned == nil {
 		s.Owned = map[string]uint64{}
@@ -146,7 +158,7 @@ func loadStateForDown(lab string) (*State, error) {
 		}
 	default:
 		s.Model = &Model{Name: lab, Nodes: map[string]*NodeModel{}, Links: map[string]*LinkModel{}}
-		s.rawModel = d.Model
+		s.rawModel, s.rawFor = d.Model, s.Model
 	}
 	return &s, nil
 }
@@ -164,7 +176,7 @@ func (s *State) save() error {
 	}
 	var b []byte
 	var err error
-	if s.rawModel != nil {
+	if s.rawModel != nil && s.Model == s.rawFor {
 		b, err = json.Marshal(stateOnDisk{stateFields: (*stateFields)(s), Model: s.rawModel})
 	} else {
 		b, err = json.Marshal(s)

@@ -44,6 +44,22 @@ func TestLoadStateForDown(t *testing.T) {
 		t.Errorf("model changed by a save of the down-only state:\n%s\nwant\n%s", a, b)
 	}
 
+	// A full load keeps the model's JSON for saves until Model is replaced.
+	if full.rawModel == nil || full.rawFor != full.Model {
+		t.Error("loadState did not keep the model's JSON")
+	}
+	full.Model = model(t, strings.Replace(planBase, "198.18.2.10/24", "198.18.2.11/24", 1))
+	if err := full.save(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := loadState(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Model.Nodes["h2"].Ifs["eth0"].Addrs[0].String(); got != "198.18.2.11/24" {
+		t.Errorf("after replacing the model and saving, h2:eth0 has %s, want the new 198.18.2.11/24", got)
+	}
+
 	m2 := model(t, strings.Replace(planBase, "  h1:\n", "  h1:\n    run: [[sleep, '100']]\n", 1))
 	st.Model = m2
 	if err := st.save(); err != nil {
