@@ -270,7 +270,10 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 			}
 		}
 	}
-	if err := parallel(ctx, s, "links", p.AddLinks, 2, s.addLink); err != nil {
+	// Links one at a time on this goroutine: the kernel creates them one at
+	// a time under its RTNL lock anyway, and a second worker only added
+	// lock handoffs (star 1000: 0.69-0.76 s with two, 0.51-0.60 s with one).
+	if err := parallel(ctx, s, "links", p.AddLinks, 1, s.addLink); err != nil {
 		return nil, err
 	}
 	if err := parallel(ctx, s, "config", p.Configs, workers()*2, s.configure); err != nil {
