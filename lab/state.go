@@ -99,34 +99,7 @@ func lockPath(lab string) string  { return filepath.Join(StateDir, ".locks", lab
 func LogDir(lab string) string { return filepath.Join(labDir(lab), "logs") }
 
 // loadState reads a lab's state; it returns (nil, nil) when there is none.
-func loadState(lab string) (*State, error) {
-	b, err := os.ReadFile(statePath(lab))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read state of lab %q: %w", lab, err)
-	}
-	var s State
-	d := stateOnDisk{stateFields: (*stateFields)(&s)}
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, corrupt(lab, err)
-	}
-	if len(d.Model) > 0 && string(d.Model) != "null" {
-		if err := json.Unmarshal(d.Model, &s.Model); err != nil {
-			return nil, corrupt(lab, err)
-		}
-		s.rawModel, s.rawFor = d.Model, s.Model
-	}
-	if s.Owned == nil {
-		s.Owned = map[string]uint64{}
-	}
-	return &s, nil
-}
-
-func corrupt(lab string, err error) error {
-	return fmt.Errorf("read state of lab %q: %s is corrupt (%v): run 'nslab cleanup'", lab, statePath(lab), err)
-}
+func loadState(lab string) (*State, error) { return readState(lab, true) }
 
 // loadStateForDown is loadState for down, which needs the model only for
 // the nodes that have a host device (down gives it back) or run commands
@@ -134,7 +107,9 @@ func corrupt(lab string, err error) error {
 // model has neither, it is not decoded: Model is an empty model and the
 // JSON is kept for save. At 1000 nodes decoding the model was half of
 // down's own time.
-func loadStateForDown(lab string) (*State, error) {
+func loadStateForDown(lab string) (*State, error) { return readState(lab, false) }
+
+func readState(lab string, decodeModel bool) (*State, error) {
 	b, err := os.ReadFile(statePath(lab))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -152,15 +127,19 @@ func loadStateForDown(lab string) (*State, error) {
 	}
 	switch {
 	case len(d.Model) == 0 || string(d.Model) == "null":
-	case bytes.Contains(d.Model, []byte(`"host_device"`)) || bytes.Contains(d.Model, []byte(`"run"`)):
+	case decodeModel || bytes.Contains(d.Model, []byte(`"host_device"`)) || bytes.Contains(d.Model, []byte(`"run"`)):
 		if err := json.Unmarshal(d.Model, &s.Model); err != nil {
 			return nil, corrupt(lab, err)
 		}
 	default:
 		s.Model = &Model{Name: lab, Nodes: map[string]*NodeModel{}, Links: map[string]*LinkModel{}}
-		s.rawModel, s.rawFor = d.Model, s.Model
 	}
+	s.rawModel, s.rawFor = d.Model, s.Model
 	return &s, nil
+}
+
+func corrupt(lab string, err error) error {
+	return fmt.Errorf("read state of lab %q: %s is corrupt (%v): run 'nslab cleanup'", lab, statePath(lab), err)
 }
 
 // save writes the state atomically: a temporary file renamed over the old

@@ -127,12 +127,9 @@ func SetUp(h *netlink.Handle, name string) error {
 // labels errors). It works for lo (index 1). Like every function here, it
 // may be called from several goroutines at once, on one handle or several.
 func SetByIndex(h *netlink.Handle, index int32, name string, up bool, alias string) error {
-	op := "change"
-	if up {
-		op = "bring up"
-	}
-	if index <= 0 {
-		return newError(op, "", name, fmt.Errorf("interface index %d: want a positive index", index))
+	op, err := checkIndex(index, name, up)
+	if err != nil {
+		return err
 	}
 	req, err := newRequest(h, unix.RTM_NEWLINK, unix.NLM_F_ACK)
 	if err != nil {
@@ -146,17 +143,27 @@ func SetByIndex(h *netlink.Handle, index int32, name string, up bool, alias stri
 // QueueSetByIndex queues on b what SetByIndex does, to be sent with the
 // batch's other requests.
 func QueueSetByIndex(b *nl.Batch, index int32, name string, up bool, alias string) error {
-	op := "change"
-	if up {
-		op = "bring up"
-	}
-	if index <= 0 {
-		return newError(op, "", name, fmt.Errorf("interface index %d: want a positive index", index))
+	op, err := checkIndex(index, name, up)
+	if err != nil {
+		return err
 	}
 	req := nl.NewRequest(unix.RTM_NEWLINK, 0)
 	setByIndex(req, index, up, alias)
 	b.Add(req, func(err error) error { return newError(op, "", name, err) })
 	return nil
+}
+
+// checkIndex names SetByIndex's operation for errors and refuses an index
+// that cannot be a device's.
+func checkIndex(index int32, name string, up bool) (op string, err error) {
+	op = "change"
+	if up {
+		op = "bring up"
+	}
+	if index <= 0 {
+		return op, newError(op, "", name, fmt.Errorf("interface index %d: want a positive index", index))
+	}
+	return op, nil
 }
 
 func setByIndex(req *vnl.NetlinkRequest, index int32, up bool, alias string) {

@@ -23,8 +23,8 @@ func init() { runtime.LockOSThread() }
 
 func TestMain(m *testing.M) { os.Exit(nslabtest.Main(m)) }
 
-// handle returns a handle in a new namespace with veth v0/v1 (down) and
-// 198.18.0.1/24 on v0 queued but not sent.
+// handle returns a handle in a new namespace with veth v0/v1 (down), and a
+// batch holding 198.18.0.1/24 on v0 then v0 up, not yet sent.
 func handle(t *testing.T) (*netlink.Handle, *nl.Batch) {
 	t.Helper()
 	h, err := nl.NewHandle(nslabtest.NewNS(t))
@@ -37,6 +37,13 @@ func handle(t *testing.T) (*netlink.Handle, *nl.Batch) {
 	}
 	b := nl.NewBatch(h)
 	if err := ipaddr.QueueReplace(b, "v0", netip.MustParsePrefix("198.18.0.1/24"), ipaddr.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	v0, err := h.LinkByName("v0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netdev.QueueSetByIndex(b, int32(v0.Attrs().Index), "v0", true, ""); err != nil {
 		t.Fatal(err)
 	}
 	return h, b
@@ -60,13 +67,6 @@ func routes(t *testing.T, h *netlink.Handle) map[string]bool {
 func TestBatchLarge(t *testing.T) {
 	t.Parallel()
 	h, b := handle(t)
-	v0, err := h.LinkByName("v0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netdev.QueueSetByIndex(b, int32(v0.Attrs().Index), "v0", true, ""); err != nil {
-		t.Fatal(err)
-	}
 	const n = 2000 // ~130 KiB of requests
 	for i := range n {
 		r := iproute.Route{To: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)}), 32), Via: netip.MustParseAddr("198.18.0.2")}
@@ -100,11 +100,6 @@ func TestBatchLarge(t *testing.T) {
 func TestBatchErrors(t *testing.T) {
 	t.Parallel()
 	h, b := handle(t)
-	v0, err := h.LinkByName("v0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	netdev.QueueSetByIndex(b, int32(v0.Attrs().Index), "v0", true, "")
 	bad1 := iproute.Route{To: netip.MustParsePrefix("198.19.1.0/24"), Via: netip.MustParseAddr("198.20.0.1")}
 	bad2 := iproute.Route{To: netip.MustParsePrefix("198.19.2.0/24"), Via: netip.MustParseAddr("198.21.0.1")}
 	good := iproute.Route{To: netip.MustParsePrefix("198.19.3.0/24"), Via: netip.MustParseAddr("198.18.0.2")}
@@ -113,7 +108,7 @@ func TestBatchErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err = b.Exec()
+	err := b.Exec()
 	if !errors.Is(err, syscall.ENETUNREACH) || !strings.Contains(err.Error(), bad1.String()) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("Exec = %v, want one line: ENETUNREACH for %s", err, bad1)
 	}
