@@ -250,6 +250,7 @@ func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, ma
 	type created struct {
 		h            *netlink.Handle
 		bridge, last int32
+		named        bool // made ran: the handle is the session's
 	}
 	cs := make([]created, len(nodes))
 	var done atomic.Int64
@@ -263,6 +264,7 @@ func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, ma
 		}
 		if err = setupNode(s.lab, n, c.h, &c.bridge); err != nil {
 			c.h.Close()
+			c.h = nil
 			return err
 		}
 		c.last = max(c.last, c.bridge)
@@ -276,6 +278,7 @@ func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, ma
 			nh.bridgeName = n.Bridge
 		}
 		nh.index.Store(c.last)
+		c.named = true
 		s.mu.Lock()
 		s.nss[n.NS] = nh
 		s.mu.Unlock()
@@ -286,6 +289,13 @@ func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, ma
 		}
 	})
 	if err != nil {
+		// A namespace whose setup ran but whose name could not be bound
+		// is gone with its handle.
+		for i := range cs {
+			if cs[i].h != nil && !cs[i].named {
+				cs[i].h.Close()
+			}
+		}
 		// Name the node, not only its namespace.
 		var ne *netns.Error
 		if errors.As(err, &ne) {
