@@ -12,13 +12,13 @@ import (
 // resolve checks what needs the whole file and fills in what the file
 // leaves implicit: switch-port addresses and MTUs.
 func (p *parser) resolve(s *Spec) {
-	var all []*Node
+	all := make([]*Node, 0, len(p.nodes)+1)
 	for _, n := range p.nodes {
 		all = append(all, n)
 	}
 	slices.SortFunc(all, func(a, b *Node) int { return strings.Compare(a.Name, b.Name) })
 	all = append(all, p.host)
-	owners := map[*Interface]*Node{}
+	owners := make(map[*Interface]*Node, len(all))
 	for _, n := range all {
 		for _, i := range n.Interfaces {
 			owners[i] = n
@@ -44,7 +44,7 @@ func (p *parser) resolve(s *Spec) {
 		a   netip.Prefix
 		pos Pos
 	}
-	var uses []use
+	uses := make([]use, 0, len(p.addrPos))
 	for i, ps := range p.addrPos {
 		for k, pos := range ps {
 			uses = append(uses, use{i, i.Addresses[k], pos})
@@ -53,7 +53,7 @@ func (p *parser) resolve(s *Spec) {
 	slices.SortFunc(uses, func(a, b use) int {
 		return cmp.Or(cmp.Compare(a.pos.Line, b.pos.Line), cmp.Compare(a.pos.Col, b.pos.Col))
 	})
-	first := map[netip.Addr]use{}
+	first := make(map[netip.Addr]use, len(uses))
 	for _, u := range uses {
 		if f, dup := first[u.a.Addr()]; dup {
 			p.errorf(u.pos, "interface %s: address %s is already used by %s (line %d); use each address once in the lab",
