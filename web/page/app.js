@@ -71,6 +71,7 @@ async function refreshLab(name) {
 }
 
 async function tick() {
+  const start = Date.now();
   try {
     const list = await getJSON("api/labs");
     const names = list.map(s => s.lab);
@@ -84,6 +85,8 @@ async function tick() {
   } catch (e) {
     document.getElementById("error").textContent = String(e);
   }
-  setTimeout(tick, 1000);
+  // Once a second, counted from this refresh's start: a slow refresh must
+  // not push a link's change further than the next second.
+  setTimeout(tick, Math.max(0, 1000 - (Date.now() - start)));
 }
 tick();
