@@ -357,22 +357,31 @@ func TestUnshareEachStops(t *testing.T) {
 	start := startNS(t)
 	sentinel := errors.New("nslt index 5 refused")
 	var ran atomic.Int64
-	err := nsthread.UnshareEach(100, 2, nil, func(i int, ns vnetns.NsHandle) error {
+	fail5 := func(i int, ns vnetns.NsHandle) error {
 		ns.Close()
 		ran.Add(1)
 		if i == 5 {
 			return sentinel
 		}
 		return nil
-	})
-	if !errors.Is(err, sentinel) {
+	}
+	// One thread: indexes 0 to 5, then nothing.
+	if err := nsthread.UnshareEach(100, 1, nil, fail5); !errors.Is(err, sentinel) {
 		t.Errorf("UnshareEach = %v, want %v", err, sentinel)
 	}
-	if r := ran.Load(); r > 10 {
-		t.Errorf("fn ran %d times after an error at index 5 with 2 threads, want it to stop", r)
+	if r := ran.Load(); r != 6 {
+		t.Errorf("fn ran %d times with one thread and an error at index 5, want 6", r)
+	}
+	// Two threads: the other one stops too (how soon depends on scheduling).
+	ran.Store(0)
+	if err := nsthread.UnshareEach(1000, 2, nil, fail5); !errors.Is(err, sentinel) {
+		t.Errorf("UnshareEach = %v, want %v", err, sentinel)
+	}
+	if r := ran.Load(); r >= 1000 {
+		t.Errorf("fn ran for all %d indexes despite the error at index 5", r)
 	}
 	ran.Store(0)
-	err = nsthread.UnshareEach(100, 2, func() bool { return ran.Load() >= 3 }, func(i int, ns vnetns.NsHandle) error {
+	err := nsthread.UnshareEach(100, 2, func() bool { return ran.Load() >= 3 }, func(i int, ns vnetns.NsHandle) error {
 		ns.Close()
 		ran.Add(1)
 		return nil
