@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/nslab/nslab/cli"
@@ -20,6 +21,14 @@ func init() { runtime.LockOSThread() }
 
 func main() {
 	nsexec.MaybeChild() // a re-exec of nslab to start a command in a namespace
+	if os.Getenv("GOGC") == "" {
+		// nslab's commands are short and their heap is mostly live (a parsed
+		// topology, a lab's state): collecting at twice the default heap
+		// growth made `nslab up` on an unchanged 1000-host lab 17 % faster
+		// (0.110 -> 0.092 s; 33 -> 34 MiB), a 1000-router line's up uses
+		// 51 MiB instead of 43.
+		debug.SetGCPercent(200)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Run(ctx, os.Args[1:])
 	stop()
