@@ -248,16 +248,25 @@ func toNetlink(h *netlink.Handle, r Route, del bool) (*netlink.Route, error) {
 		nr.Scope = netlink.SCOPE_LINK
 	}
 	if r.Dev != "" {
-		l, err := netdev.Lookup(h, r.Dev)
+		i, err := devIndex(h, r.Dev)
 		if err != nil {
-			if errors.Is(err, netdev.ErrNotFound) {
-				return nil, fmt.Errorf("device %q: %w", r.Dev, netdev.ErrNotFound)
-			}
 			return nil, err
 		}
-		nr.LinkIndex = l.Attrs().Index
+		nr.LinkIndex = int(i)
 	}
 	return nr, nil
+}
+
+// devIndex looks up the interface index of a route's device.
+func devIndex(h *netlink.Handle, dev string) (int32, error) {
+	l, err := netdev.Lookup(h, dev)
+	if err != nil {
+		if errors.Is(err, netdev.ErrNotFound) {
+			return 0, fmt.Errorf("device %q: %w", dev, netdev.ErrNotFound)
+		}
+		return 0, err
+	}
+	return int32(l.Attrs().Index), nil
 }
 
 func do(h *netlink.Handle, op string, r Route, fn func(*netlink.Route) error) error {
@@ -299,22 +308,18 @@ func Replace(h *netlink.Handle, r Route) error {
 }
 
 // QueueReplace queues on b what Replace does, to be sent with the batch's
-// other requests. devIndex is r.Dev's interface index when the caller knows
+// other requests. index is r.Dev's interface index when the caller knows
 // it; 0 looks r.Dev up now (when set).
-func QueueReplace(b *nl.Batch, r Route, devIndex int32) error {
+func QueueReplace(b *nl.Batch, r Route, index int32) error {
 	fail := func(err error) error { return &Error{Op: "replace", Route: r, Err: err} }
 	if err := r.check(false); err != nil {
 		return fail(err)
 	}
-	if r.Dev != "" && devIndex <= 0 {
-		l, err := netdev.Lookup(b.Handle(), r.Dev)
-		if err != nil {
-			if errors.Is(err, netdev.ErrNotFound) {
-				err = fmt.Errorf("device %q: %w", r.Dev, netdev.ErrNotFound)
-			}
+	if r.Dev != "" && index <= 0 {
+		var err error
+		if index, err = devIndex(b.Handle(), r.Dev); err != nil {
 			return fail(err)
 		}
-		devIndex = int32(l.Attrs().Index)
 	}
 	// As toNetlink and vishvananda/netlink's RouteReplace encode it.
 	req := nl.NewRequest(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
@@ -332,8 +337,8 @@ func QueueReplace(b *nl.Batch, r Route, devIndex int32) error {
 	if r.Via.IsValid() {
 		req.AddData(vnl.NewRtAttr(unix.RTA_GATEWAY, r.Via.AsSlice()))
 	}
-	if devIndex > 0 {
-		req.AddData(vnl.NewRtAttr(unix.RTA_OIF, vnl.Uint32Attr(uint32(devIndex))))
+	if index > 0 {
+		req.AddData(vnl.NewRtAttr(unix.RTA_OIF, vnl.Uint32Attr(uint32(index))))
 	}
 	if r.Metric > 0 {
 		req.AddData(vnl.NewRtAttr(unix.RTA_PRIORITY, vnl.Uint32Attr(uint32(r.Metric))))
