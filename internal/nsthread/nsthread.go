@@ -64,48 +64,24 @@ func Do(ns vnetns.NsHandle, fn func() error) error {
 // stay in the new namespace, keeping it alive.) The namespace lives while the
 // handle (or any other reference, such as a bind mount made by fn) does.
 func Unshare(fn func(ns vnetns.NsHandle) error) (vnetns.NsHandle, error) {
-	type result struct {
-		h   vnetns.NsHandle
-		err error
+	h := vnetns.None()
+	err := UnshareEach(1, 1, nil, func(_ int, ns vnetns.NsHandle) error {
+		if fn != nil {
+			if err := fn(ns); err != nil {
+				ns.Close()
+				return err
+			}
+		}
+		h = ns
+		return nil
+	})
+	if err != nil {
+		if h.IsOpen() { // fn ran, the thread could not go back
+			h.Close()
+		}
+		return vnetns.None(), err
 	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		origin, err := openThreadNetNS()
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{vnetns.None(), err}
-			return
-		}
-		defer origin.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{vnetns.None(), fmt.Errorf("unshare network namespace: %w", err)}
-			return
-		}
-		h, err := openThreadNetNS()
-		if err == nil && fn != nil {
-			if err = fn(h); err != nil {
-				h.Close()
-			}
-		}
-		if rerr := unix.Setns(int(origin), unix.CLONE_NEWNET); rerr != nil {
-			// Poisoned: stay locked, the thread ends with this goroutine.
-			if err == nil {
-				h.Close()
-			}
-			ch <- result{vnetns.None(), fmt.Errorf("restore netns: %w (thread discarded)", rerr)}
-			return
-		}
-		runtime.UnlockOSThread()
-		if err != nil {
-			ch <- result{vnetns.None(), err}
-			return
-		}
-		ch <- result{h, nil}
-	}()
-	r := <-ch
-	return r.h, r.err
+	return h, nil
 }
 
 // ThreadNetNSPath is the path of the calling thread's network namespace file.
