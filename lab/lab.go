@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -452,52 +451,32 @@ func down(ctx context.Context, st *State, o Options) error {
 		mu      sync.Mutex
 		errs    []error
 		deleted []string
-		next    atomic.Int64
-		done    atomic.Int64
-		wg      sync.WaitGroup
 	)
-	s.report("delete", 0, len(names))
 	// Two at a time, like the namespace phase: the unmount and unlink of
-	// one name overlap the other's.
-	for range workers() {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(names) {
-					return
-				}
-				name := names[i]
-				if !netns.Exists(name) {
-					deleteOwned(name, st.Owned[name], st.Lab) // a stale plain file, if any
-					continue
-				}
-				if !owned(name, st.Owned[name], st.Lab) {
-					o.logf("netns %s is not this lab's (its identity changed): left alone", name)
-					continue
-				}
-				if w != nil {
-					w.watch(name)
-				}
-				err := netns.Delete(name)
-				mu.Lock()
-				if err != nil && !errors.Is(err, fs.ErrNotExist) {
-					errs = append(errs, err)
-				} else {
-					deleted = append(deleted, name)
-				}
-				mu.Unlock()
-				if err != nil {
-					continue
-				}
-				s.step()
-				if d := done.Add(1); d%256 == 0 {
-					s.report("delete", int(d), len(names))
-				}
-			}
-		})
-	}
-	wg.Wait()
-	s.report("delete", len(names), len(names))
+	// one name overlap the other's. A failure does not stop the others,
+	// and neither does an interrupt: down finishes what it started.
+	parallel(context.WithoutCancel(ctx), s, "delete", names, workers(), func(name string) error {
+		if !netns.Exists(name) {
+			deleteOwned(name, st.Owned[name], st.Lab) // a stale plain file, if any
+			return nil
+		}
+		if !owned(name, st.Owned[name], st.Lab) {
+			o.logf("netns %s is not this lab's (its identity changed): left alone", name)
+			return nil
+		}
+		if w != nil {
+			w.watch(name)
+		}
+		err := netns.Delete(name)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		} else {
+			deleted = append(deleted, name)
+		}
+		return nil
+	})
 	if err := errors.Join(errs...); err != nil {
 		st.save()
 		return err
