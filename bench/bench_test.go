@@ -136,3 +136,41 @@ func TestGeneratedFilesParse(t *testing.T) {
 		}
 	}
 }
+
+// The kernel gives a new namespace the lowest free NSID, usually one just
+// announced as deleted: the waiter must not count that old announcement for
+// the new namespace (the sentinel of wait).
+func TestWaiterReusedNSID(t *testing.T) {
+	nslabtest.RequireRoot(t)
+	w, err := newFreeWaiter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	h1 := nslabtest.NewNS(t)
+	if err := w.watch(h1); err != nil {
+		t.Fatal(err)
+	}
+	id1, _ := w.root.GetNetNsIdByFd(int(h1))
+	h1.Close()
+	for deadline := time.Now().Add(20 * time.Second); w.left() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("NSID %d: not announced within 20 s", id1)
+		}
+		select {
+		case <-w.changed:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	h2 := nslabtest.NewNS(t)
+	if err := w.watch(h2); err != nil {
+		t.Fatal(err)
+	}
+	id2, _ := w.root.GetNetNsIdByFd(int(h2))
+	if id2 != id1 {
+		t.Logf("NSID %d then %d: not reused this time", id1, id2)
+	}
+	if n := w.left(); n != 1 {
+		t.Fatalf("a live namespace (NSID %d) counts as freed: %d left, want 1", id2, n)
+	}
+}

@@ -132,6 +132,9 @@ func (w *freeWaiter) watch(h vnetns.NsHandle) error {
 	}
 	w.mu.Lock()
 	w.pending[int32(id)] = true
+	// The kernel reuses the lowest free NSID: the sentinel usually gets the
+	// id of a namespace already announced, which must not count for it.
+	delete(w.gone, int32(id))
 	w.mu.Unlock()
 	return nil
 }
