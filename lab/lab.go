@@ -451,6 +451,7 @@ func down(ctx context.Context, st *State, o Options) error {
 		mu      sync.Mutex
 		errs    []error
 		deleted []string
+		pins    = newPinSet()
 	)
 	// Two at a time, like the namespace phase: the unmount and unlink of
 	// one name overlap the other's. A failure does not stop the others,
@@ -464,8 +465,11 @@ func down(ctx context.Context, st *State, o Options) error {
 			o.logf("netns %s is not this lab's (its identity changed): left alone", name)
 			return nil
 		}
-		if w != nil {
-			w.watch(name)
+		if h, err := netns.Open(name); err == nil {
+			if w != nil {
+				w.watchHandle(h)
+			}
+			pins.hold(h)
 		}
 		err := netns.Delete(name)
 		mu.Lock()
@@ -477,6 +481,10 @@ func down(ctx context.Context, st *State, o Options) error {
 		}
 		return nil
 	})
+	// Every name is gone: let go of the namespaces together, so that the
+	// kernel frees them in one batch. (Handles pin their namespaces too.)
+	pins.release()
+	s.forgetAll()
 	if err := errors.Join(errs...); err != nil {
 		st.save()
 		return err
@@ -486,8 +494,6 @@ func down(ctx context.Context, st *State, o Options) error {
 	}
 	appendEvents(st.Lab, []Event{{Kind: "lab-down", Detail: fmt.Sprintf("%d namespaces removed", len(deleted))}})
 	os.Remove(lockPath(st.Lab)) // still held: see lock
-	// Handles pin their namespaces: drop them before waiting for the kernel.
-	s.forgetAll()
 	if w != nil {
 		s.report("free", 0, len(deleted))
 		if err := w.wait(ctx, 60*time.Second); err != nil {
