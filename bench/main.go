@@ -212,6 +212,8 @@ func benchmark(ctx context.Context, c config) error {
 			tools = append(tools, &floorTool{bin: fb})
 		case "batch":
 			tools = append(tools, &batchTool{dir: dir})
+		case "floor-hold":
+			tools = append(tools, &floorHoldTool{floorTool: floorTool{bin: fb}})
 		case "floor-ipdel":
 			tools = append(tools, &floorIPDelTool{floorTool: floorTool{bin: fb}, dir: dir})
 		case "mininet":

@@ -296,6 +296,14 @@ func (m *mininetTool) down(ctx context.Context, t floor.Topo) error {
 	return err
 }
 
+type floorHoldTool struct{ floorTool }
+
+func (f *floorHoldTool) name() string { return "floor-hold" }
+func (f *floorHoldTool) down(ctx context.Context, t floor.Topo) error {
+	_, _, err := run(ctx, nil, f.bin, "-hold", "down", t.Kind, strconv.Itoa(t.N), t.Prefix)
+	return err
+}
+
 // floorIPDelTool builds the lab with the floor program and removes it with
 // `ip -batch` of `netns del` (the batch tool's teardown): a diagnostic that
 // separates the cost of the teardown method from that of the lab's contents.

@@ -246,6 +246,23 @@ func Down(t Topo, w int) error {
 	})
 }
 
+// DownHold is Down with every namespace held open until all names are gone.
+func DownHold(t Topo, w int) error {
+	names := t.Names()
+	fds := make([]int, 0, len(names))
+	for _, n := range names {
+		fd, err := unix.Open(NetNSDir+"/"+n, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			fds = append(fds, fd)
+		}
+	}
+	err := Down(t, w)
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	return err
+}
+
 // each runs fn on the items with w goroutines and returns the first error.
 func each(items []int, w int, fn func(int) error) error {
 	var next atomic.Int64

@@ -24,6 +24,7 @@ func init() { runtime.LockOSThread() }
 
 func main() {
 	j := flag.Int("j", 2, "workers")
+	hold := flag.Bool("hold", false, "hold")
 	flag.Parse()
 	a := flag.Args()
 	if len(a) != 4 {
@@ -46,7 +47,11 @@ func main() {
 		l.Close()
 		fmt.Printf("ns %.6f links %.6f config %.6f\n", ph.NS.Seconds(), ph.Links.Seconds(), ph.Config.Seconds())
 	case "down":
-		if err := floor.Down(t, *j); err != nil {
+		down := floor.Down
+		if *hold {
+			down = floor.DownHold
+		}
+		if err := down(t, *j); err != nil {
 			fmt.Fprintln(os.Stderr, "floor:", err)
 			os.Exit(1)
 		}
