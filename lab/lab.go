@@ -356,11 +356,21 @@ func deleteOwned(name string, ino uint64, lab string) error {
 
 func owned(name string, ino uint64, lab string) bool {
 	var st syscall.Stat_t
-	if err := syscall.Stat(netns.Path(name), &st); err != nil {
-		return false
-	}
+	return syscall.Stat(netns.Path(name), &st) == nil && ownedAs(st.Ino, name, ino, lab)
+}
+
+// ownedHandle is owned for the namespace h, opened from the name.
+func ownedHandle(h netns.Handle, name string, ino uint64, lab string) bool {
+	var st syscall.Stat_t
+	return syscall.Fstat(int(h), &st) == nil && ownedAs(st.Ino, name, ino, lab)
+}
+
+// ownedAs reports whether the namespace named name, whose inode is have, is
+// the lab's: it has the inode recorded when the lab made it or, with none
+// recorded, the lab's mark on its lo.
+func ownedAs(have uint64, name string, ino uint64, lab string) bool {
 	if ino != 0 {
-		return st.Ino == ino
+		return have == ino
 	}
 	return markOf(name) == Mark(lab)
 }
@@ -453,25 +463,26 @@ func down(ctx context.Context, st *State, o Options) error {
 		deleted []string
 		pins    = newPinSet()
 	)
-	// Two at a time, like the namespace phase: the unmount and unlink of
-	// one name overlap the other's. A failure does not stop the others,
-	// and neither does an interrupt: down finishes what it started.
-	parallel(context.WithoutCancel(ctx), s, "delete", names, workers(), func(name string) error {
-		if !netns.Exists(name) {
+	// One at a time: with the namespaces pinned, the unmounts' grace
+	// periods are short when the other CPU is idle, and a second worker
+	// made the loop slower, not faster. A failure does not stop the
+	// others, and neither does an interrupt: down finishes what it started.
+	parallel(context.WithoutCancel(ctx), s, "delete", names, 1, func(name string) error {
+		h, err := netns.Open(name)
+		if err != nil {
 			deleteOwned(name, st.Owned[name], st.Lab) // a stale plain file, if any
 			return nil
 		}
-		if !owned(name, st.Owned[name], st.Lab) {
+		if !ownedHandle(h, name, st.Owned[name], st.Lab) {
+			h.Close()
 			o.logf("netns %s is not this lab's (its identity changed): left alone", name)
 			return nil
 		}
-		if h, err := netns.Open(name); err == nil {
-			if w != nil {
-				w.watchHandle(h)
-			}
-			pins.hold(h)
+		if w != nil {
+			w.watchHandle(h)
 		}
-		err := netns.Delete(name)
+		pins.hold(h)
+		err = netns.Delete(name)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
