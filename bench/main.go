@@ -223,7 +223,7 @@ func benchmark(ctx context.Context, c config) error {
 			}
 			tools = append(tools, &mininetTool{dir: dir})
 		default:
-			return fmt.Errorf("unknown tool %q (want nslab, floor, batch, mininet, floor-ipdel)", name)
+			return fmt.Errorf("unknown tool %q (want nslab, floor, batch, mininet, floor-hold, floor-ipdel)", name)
 		}
 	}
 	started := time.Now().UTC()

@@ -296,6 +296,10 @@ func (m *mininetTool) down(ctx context.Context, t floor.Topo) error {
 	return err
 }
 
+// floorHoldTool builds the lab with the floor program and removes it with
+// `floor -hold down`, which holds every namespace open until all names are
+// gone, as nslab's down does: a diagnostic that separates the effect of that
+// method from the rest of nslab. Only run when named (-tools floor-hold).
 type floorHoldTool struct{ floorTool }
 
 func (f *floorHoldTool) name() string { return "floor-hold" }

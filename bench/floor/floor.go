@@ -246,7 +246,10 @@ func Down(t Topo, w int) error {
 	})
 }
 
-// DownHold is Down with every namespace held open until all names are gone.
+// DownHold is Down with every namespace held open until all names are gone
+// and then let go of together, as nslab's down does: the kernel's cleanup
+// does not start during the loop (where it would slow every unmount's RCU
+// grace period) and frees the lab in one batch.
 func DownHold(t Topo, w int) error {
 	names := t.Names()
 	fds := make([]int, 0, len(names))

@@ -1,8 +1,8 @@
 // Command floor builds or removes a benchmark lab with package floor, the
 // kernel floor that nslab is measured against:
 //
-//	floor up star|line N PREFIX [-j W]    # prints "ns S links S config S"
-//	floor down star|line N PREFIX [-j W]
+//	floor [-j W] up star|line N PREFIX            # prints "ns S links S config S"
+//	floor [-j W] [-hold] down star|line N PREFIX
 //
 // It needs root. Names are PREFIX+"h1".. (star, plus PREFIX+"sw") or
 // PREFIX+"r0".. (line).
@@ -24,11 +24,11 @@ func init() { runtime.LockOSThread() }
 
 func main() {
 	j := flag.Int("j", 2, "workers")
-	hold := flag.Bool("hold", false, "hold")
+	hold := flag.Bool("hold", false, "down: hold every namespace open until all names are gone")
 	flag.Parse()
 	a := flag.Args()
 	if len(a) != 4 {
-		fmt.Fprintln(os.Stderr, "usage: floor [-j W] up|down star|line N PREFIX")
+		fmt.Fprintln(os.Stderr, "usage: floor [-j W] [-hold] up|down star|line N PREFIX")
 		os.Exit(2)
 	}
 	n, err := strconv.Atoi(a[2])
