@@ -575,3 +575,12 @@ func (m *Model) hasRun() bool {
 	}
 	return false
 }
+
+func (m *Model) hasHostDev() bool {
+	for _, n := range m.Nodes {
+		if n.HostDev != "" {
+			return true
+		}
+	}
+	return false
+}

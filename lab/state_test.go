@@ -2,8 +2,10 @@ package lab
 
 import (
 	"encoding/json"
+	"os"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nslab/nslab/nslabtest"
@@ -70,5 +72,91 @@ func TestLoadStateForDown(t *testing.T) {
 	}
 	if !d.Model.hasRun() {
 		t.Errorf("a model with run commands was not decoded for down")
+	}
+}
+
+// The model lives in model.json, apart from state.json: a save that does not
+// change the model leaves model.json alone, and a state.json of the older
+// layout (model inside) is read and moved to the new one by the next save.
+func TestStateFiles(t *testing.T) {
+	nslabtest.RequireRoot(t) // writes under /run/nslab
+	name := nslabtest.Name(t, 14)
+	t.Cleanup(func() { removeState(name) })
+	m := model(t, planBase)
+	st := &State{Version: stateVersion, Lab: name, Model: m, Owned: map[string]uint64{name + "-h1": 42}}
+	if err := st.save(); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := os.ReadFile(statePath(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(sb), `"model"`) {
+		t.Errorf("state.json holds the model: %.200s", sb)
+	}
+	inode := func() uint64 {
+		t.Helper()
+		var s syscall.Stat_t
+		if err := syscall.Stat(modelPath(name), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.Ino
+	}
+	first := inode()
+
+	// Saves that keep the model (an apply's first two, a fault command's,
+	// down's) write state.json only.
+	for _, load := range []func(string) (*State, error){loadState, loadStateForDown} {
+		s, err := load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Dirty = true
+		if err := s.save(); err != nil {
+			t.Fatal(err)
+		}
+		if inode() != first {
+			t.Errorf("a save that kept the model rewrote model.json")
+		}
+	}
+	again, err := loadState(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Dirty || again.Owned[name+"-h1"] != 42 || len(again.Model.Nodes) != len(m.Nodes) {
+		t.Errorf("after the saves: dirty %v, owned %v, %d nodes (want %d)", again.Dirty, again.Owned, len(again.Model.Nodes), len(m.Nodes))
+	}
+
+	// The older layout: the model inside state.json.
+	mb, _ := json.Marshal(m)
+	old, _ := json.Marshal(stateOnDisk{stateFields: (*stateFields)(&State{Version: stateVersion, Lab: name,
+		Owned: map[string]uint64{name + "-h1": 42}}), Model: mb})
+	os.Remove(modelPath(name))
+	if err := os.WriteFile(statePath(name), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	full, err := loadState(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := json.Marshal(full.Model); string(got) != string(mb) {
+		t.Errorf("older layout: model read as\n%s\nwant\n%s", got, mb)
+	}
+	d, err := loadStateForDown(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.save(); err != nil { // down's save, model not decoded
+		t.Fatal(err)
+	}
+	moved, err := os.ReadFile(modelPath(name))
+	if err != nil {
+		t.Fatalf("older layout: the save did not write model.json: %v", err)
+	}
+	if string(moved) != string(mb) {
+		t.Errorf("older layout: model.json is\n%s\nwant\n%s", moved, mb)
+	}
+	if sb, _ := os.ReadFile(statePath(name)); strings.Contains(string(sb), `"model"`) {
+		t.Errorf("older layout: state.json still holds the model after a save")
 	}
 }
