@@ -392,12 +392,17 @@ func newExecCmd() *cobra.Command {
 }
 
 func newCleanupCmd() *cobra.Command {
-	return &cobra.Command{
+	var all bool
+	c := &cobra.Command{
 		Use:   "cleanup",
-		Short: "Remove what crashed or killed nslab runs left behind (only what nslab made)",
-		Args:  cobra.NoArgs,
+		Short: "Remove what crashed or killed nslab runs left behind (only what nslab made; --all: running labs too)",
+		Long: `Remove what crashed or killed nslab runs left behind: labs whose up or down
+was interrupted, and namespaces marked by nslab that belong to no lab. Running
+labs are left alone unless --all is given (then, like 'mn -c', every lab on the
+machine is taken down). Namespaces and links nslab did not make are never touched.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			done, err := lab.Cleanup(cmd.Context(), lab.Options{Log: func(s string) { fmt.Fprintln(os.Stderr, s) }})
+			done, err := lab.Cleanup(cmd.Context(), lab.Options{All: all, Log: func(s string) { fmt.Fprintln(os.Stderr, s) }})
 			for _, d := range done {
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", d)
 			}
@@ -407,4 +412,6 @@ func newCleanupCmd() *cobra.Command {
 			return err
 		},
 	}
+	c.Flags().BoolVar(&all, "all", false, "also take down every running lab")
+	return c
 }

@@ -4,21 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/nslab/nslab/netns"
 )
 
+// listLabs is Labs; tests narrow it to their own labs.
+var listLabs = Labs
+
 // Cleanup removes what crashed or killed nslab processes left: every lab
-// with state whose lock is free is taken down, and every named namespace
-// that carries an nslab mark but belongs to no recorded lab is removed.
-// Namespaces and links nslab did not make are never touched. It returns a
-// line per thing removed.
+// whose state says an up or a down was interrupted (and whose lock is free)
+// is taken down, and every named namespace that carries an nslab mark but
+// belongs to no lab with state is removed. Running labs are left alone
+// unless o.All is set. Namespaces and links nslab did not make are never
+// touched. It returns a line per thing removed.
 func Cleanup(ctx context.Context, o Options) ([]string, error) {
 	var done []string
 	var errs []error
-	labs, err := Labs()
+	labs, err := listLabs()
 	if err != nil {
 		return nil, err
 	}
@@ -33,6 +38,11 @@ func Cleanup(ctx context.Context, o Options) ([]string, error) {
 			continue
 		}
 		st, err := loadState(l)
+		if err == nil && st != nil && !st.Dirty && !o.All {
+			unlock() // a running lab, not debris
+			o.logf("lab %s is running: left alone (nslab down %s, or nslab cleanup --all)", l, l)
+			continue
+		}
 		if err == nil && st != nil {
 			err = down(ctx, st, o)
 		} else if err != nil {
@@ -59,6 +69,9 @@ func Cleanup(ctx context.Context, o Options) ([]string, error) {
 		lab, ok := strings.CutPrefix(mark, "nslab:")
 		if !ok || known[lab] || !strings.HasPrefix(name, lab+"-") {
 			continue
+		}
+		if _, err := os.Stat(statePath(lab)); err == nil {
+			continue // a lab whose up started since Labs was read
 		}
 		if err := netns.Delete(name); err != nil {
 			errs = append(errs, err)

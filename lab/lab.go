@@ -36,6 +36,9 @@ type Options struct {
 	Log func(string)
 	// OnPlan, if set, is called with Up's plan before it is applied.
 	OnPlan func(*Plan)
+	// All makes Cleanup take down every lab on the machine, running ones
+	// too (like `mn -c`), not only what crashed or killed runs left.
+	All bool
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -447,6 +450,13 @@ func down(ctx context.Context, st *State, o Options) error {
 					o.logf("%v", err)
 				}
 			}
+		}
+	}
+	// Marked dirty, a down that is killed half-way is debris for cleanup.
+	if !st.Dirty {
+		st.Dirty = true
+		if err := st.save(); err != nil {
+			return err
 		}
 	}
 	names := slicesSorted(st.Owned)
