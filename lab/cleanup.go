@@ -3,7 +3,7 @@ package lab
 import (
 	"context"
 	"errors"
-	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -15,11 +15,12 @@ import (
 var listLabs = Labs
 
 // Cleanup removes what crashed or killed nslab processes left: every lab
-// whose state says an up or a down was interrupted (and whose lock is free)
-// is taken down, and every named namespace that carries an nslab mark but
-// belongs to no lab with state is removed. Running labs are left alone
-// unless o.All is set. Namespaces and links nslab did not make are never
-// touched. It returns a line per thing removed.
+// whose state says an up or a down was interrupted is taken down, the files
+// of a lab without state are removed, and every named namespace that
+// carries an nslab mark but belongs to no lab with state is removed.
+// Running labs are left alone unless o.All is set, and labs another nslab
+// is working on always (both are noted through o.Log). Namespaces and links
+// nslab did not make are never touched. It returns a line per thing removed.
 func Cleanup(ctx context.Context, o Options) ([]string, error) {
 	var done []string
 	var errs []error
@@ -34,7 +35,7 @@ func Cleanup(ctx context.Context, o Options) ([]string, error) {
 		unlock, err := lock(lctx, l, nil)
 		cancel()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("lab %q is in use by another nslab: left alone", l))
+			o.logf("lab %s is in use by another nslab: left alone", l)
 			continue
 		}
 		st, err := loadState(l)
@@ -56,6 +57,31 @@ func Cleanup(ctx context.Context, o Options) ([]string, error) {
 			continue
 		}
 		done = append(done, "lab "+l)
+	}
+	// Directories of labs without state: what a down killed while removing
+	// them left.
+	if ents, err := os.ReadDir(StateDir); err == nil {
+		for _, e := range ents {
+			l := e.Name()
+			if !e.IsDir() || strings.HasPrefix(l, ".") || known[l] {
+				continue
+			}
+			// An up holds the lock while it writes its first state.
+			lctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			unlock, err := lock(lctx, l, nil)
+			cancel()
+			if err != nil {
+				continue
+			}
+			if _, err := os.Stat(statePath(l)); errors.Is(err, fs.ErrNotExist) {
+				if err := removeState(l); err != nil {
+					errs = append(errs, err)
+				} else {
+					done = append(done, "files of lab "+l+" ("+labDir(l)+")")
+				}
+			}
+			unlock()
+		}
 	}
 	names, err := netns.Names()
 	if err != nil {

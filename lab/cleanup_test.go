@@ -1,6 +1,9 @@
 package lab
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"testing"
 
 	"github.com/nslab/nslab/lab/topo"
@@ -38,6 +41,15 @@ func TestCleanupLeavesRunningLabs(t *testing.T) {
 	if err := st.save(); err != nil {
 		t.Fatal(err)
 	}
+	// What a down killed while removing the state directory leaves.
+	leftover := nslabtest.Name(t, topo.MaxLabName)
+	if err := os.MkdirAll(labDir(leftover), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(labDir(leftover)) })
+	if err := os.WriteFile(modelPath(leftover), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var notes []string
 	done, err := Cleanup(t.Context(), Options{Log: func(s string) { notes = append(notes, s) }})
 	if err != nil {
@@ -51,6 +63,9 @@ func TestCleanupLeavesRunningLabs(t *testing.T) {
 	}
 	if st, _ := loadState(crashed.Name); st != nil {
 		t.Errorf("cleanup left the interrupted lab's state")
+	}
+	if _, err := os.Stat(labDir(leftover)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("cleanup left the state directory of a lab without state (%v; removed %v)", err, done)
 	}
 	found := false
 	for _, n := range notes {

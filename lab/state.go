@@ -246,6 +246,11 @@ func writeFile(dir, path string, b []byte) error {
 }
 
 func removeState(lab string) error {
+	// state.json first: once it is gone the lab is gone (see Labs), even if
+	// this process is killed before the rest of the directory.
+	if err := os.Remove(statePath(lab)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove state of lab %q: %w", lab, err)
+	}
 	if err := os.RemoveAll(labDir(lab)); err != nil {
 		return fmt.Errorf("remove state of lab %q: %w", lab, err)
 	}
