@@ -436,11 +436,19 @@ func down(ctx context.Context, st *State, o Options) error {
 		return err
 	}
 	defer s.close()
+	// Marked dirty, a down that is killed half-way is debris for cleanup.
+	interrupted := st.Dirty // an up or a down did not finish
+	if !st.Dirty {
+		st.Dirty = true
+		if err := st.save(); err != nil {
+			return err
+		}
+	}
 	for _, ps := range st.Procs {
 		stopProcs(ps)
 	}
 	st.Procs = nil
-	if st.Dirty || st.Model == nil || st.Model.hasRun() {
+	if interrupted || st.Model == nil || st.Model.hasRun() {
 		stopMarked(st.Lab) // processes a crash kept from being recorded
 	}
 	if st.Model != nil {
@@ -450,13 +458,6 @@ func down(ctx context.Context, st *State, o Options) error {
 					o.logf("%v", err)
 				}
 			}
-		}
-	}
-	// Marked dirty, a down that is killed half-way is debris for cleanup.
-	if !st.Dirty {
-		st.Dirty = true
-		if err := st.save(); err != nil {
-			return err
 		}
 	}
 	names := slicesSorted(st.Owned)
