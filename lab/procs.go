@@ -3,7 +3,9 @@ package lab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -50,7 +52,7 @@ func startProcs(lab string, n *NodeModel) ([]Proc, []ProcFailure) {
 			failed = append(failed, ProcFailure{Node: n.Name, Argv: argv, Log: log, Err: err})
 			continue
 		}
-		p := Proc{Argv: argv, PID: cmd.Process.Pid, Start: procStart(cmd.Process.Pid), Log: log}
+		p := Proc{Argv: argv, PID: cmd.Process.Pid, Start: procStart(cmd.Process.Pid), Log: log, doomed: missing(argv[0])}
 		procs = append(procs, p)
 		go cmd.Wait() // reap it if it ends while nslab still runs
 	}
@@ -58,24 +60,42 @@ func startProcs(lab string, n *NodeModel) ([]Proc, []ProcFailure) {
 }
 
 // watchProcs waits up to d for any started process to exit, and reports
-// those that did: a command that cannot run fails at once.
+// those that did: a command that cannot run fails at once. A command that
+// was not found (doomed) is waited for until it has exited, up to 10 s, so
+// that it is reported even on a machine too busy to start it within d.
 func watchProcs(all map[string][]Proc, d time.Duration) []ProcFailure {
-	deadline := time.Now().Add(d)
+	now := time.Now()
+	deadline, last := now.Add(d), now.Add(10*time.Second)
 	var failed []ProcFailure
 	for {
 		failed = failed[:0]
+		waiting := false
 		for node, ps := range all {
 			for _, p := range ps {
 				if !p.alive() || zombie(p.PID) {
 					failed = append(failed, ProcFailure{Node: node, Argv: p.Argv, Log: p.Log, Err: fmt.Errorf("exited at once")})
+				} else if p.doomed {
+					waiting = true
 				}
 			}
 		}
-		if len(failed) > 0 || time.Now().After(deadline) || len(all) == 0 {
+		now := time.Now()
+		if (!waiting && (len(failed) > 0 || now.After(deadline))) || now.After(last) || len(all) == 0 {
 			return failed
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// missing reports a command that cannot be found, looked up as the node
+// will: through PATH, or as a path. (A node's /etc/netns overlay can add
+// files under /etc, which are not judged here.)
+func missing(name string) bool {
+	if strings.HasPrefix(name, "/etc/") {
+		return false
+	}
+	_, err := exec.LookPath(name)
+	return errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist)
 }
 
 func zombie(pid int) bool {

@@ -101,6 +101,10 @@ type Proc struct {
 	PID   int      `json:"pid"`
 	Start uint64   `json:"start"` // start time in clock ticks since boot (/proc/PID/stat field 22)
 	Log   string   `json:"log"`
+
+	// doomed is set when the command was not found before it was started:
+	// watchProcs then waits for it to exit however slow the machine is.
+	doomed bool
 }
 
 // Mark is the alias of the lo device of every namespace nslab makes for a
