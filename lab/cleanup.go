@@ -31,9 +31,7 @@ func Cleanup(ctx context.Context, o Options) ([]string, error) {
 	known := map[string]bool{}
 	for _, l := range labs {
 		known[l] = true
-		lctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-		unlock, err := lock(lctx, l, nil)
-		cancel()
+		unlock, err := tryLock(ctx, l)
 		if err != nil {
 			o.logf("lab %s is in use by another nslab: left alone", l)
 			continue
@@ -67,9 +65,7 @@ func Cleanup(ctx context.Context, o Options) ([]string, error) {
 				continue
 			}
 			// An up holds the lock while it writes its first state.
-			lctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-			unlock, err := lock(lctx, l, nil)
-			cancel()
+			unlock, err := tryLock(ctx, l)
 			if err != nil {
 				continue
 			}
@@ -106,4 +102,11 @@ func Cleanup(ctx context.Context, o Options) ([]string, error) {
 		done = append(done, "netns "+name+" (orphan of lab "+lab+")")
 	}
 	return done, errors.Join(errs...)
+}
+
+// tryLock takes the lab's lock if it is free within 50 ms.
+func tryLock(ctx context.Context, lab string) (unlock func(), err error) {
+	ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	return lock(ctx, lab, nil)
 }

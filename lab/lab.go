@@ -587,9 +587,11 @@ func (m *Model) hasRun() bool {
 	return false
 }
 
-func (m *Model) hasHostDev() bool {
+// downNeedsModel reports whether down needs the model: to give host
+// devices back, or to look for processes of run commands.
+func (m *Model) downNeedsModel() bool {
 	for _, n := range m.Nodes {
-		if n.HostDev != "" {
+		if n.HostDev != "" || len(n.Run) > 0 {
 			return true
 		}
 	}

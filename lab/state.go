@@ -155,7 +155,7 @@ func readState(lab string, decodeModel bool) (*State, error) {
 		raw, path = nil, modelPath(lab)
 		if !decodeModel && !s.DownNeedsModel {
 			if _, err := os.Stat(path); err == nil {
-				s.Model = &Model{Name: lab, Nodes: map[string]*NodeModel{}, Links: map[string]*LinkModel{}}
+				s.Model = emptyModel(lab)
 				s.rawFor, s.modelSaved = s.Model, true
 			}
 			return &s, nil
@@ -174,10 +174,15 @@ func readState(lab string, decodeModel bool) (*State, error) {
 			return nil, corrupt(lab, path, err)
 		}
 	} else {
-		s.Model = &Model{Name: lab, Nodes: map[string]*NodeModel{}, Links: map[string]*LinkModel{}}
+		s.Model = emptyModel(lab)
 	}
 	s.rawModel, s.rawFor = raw, s.Model
 	return &s, nil
+}
+
+// emptyModel stands for a model that is on disk but was not read.
+func emptyModel(lab string) *Model {
+	return &Model{Name: lab, Nodes: map[string]*NodeModel{}, Links: map[string]*LinkModel{}}
 }
 
 func corrupt(lab, path string, err error) error {
@@ -213,7 +218,7 @@ func (s *State) save() error {
 			if b, err = json.Marshal(s.Model); err != nil {
 				return fmt.Errorf("save state of lab %q: %w", s.Lab, err)
 			}
-			s.DownNeedsModel = s.Model.hasRun() || s.Model.hasHostDev()
+			s.DownNeedsModel = s.Model.downNeedsModel()
 		}
 		if err := writeFile(dir, modelPath(s.Lab), b); err != nil {
 			return fmt.Errorf("save state of lab %q: %w", s.Lab, err)
