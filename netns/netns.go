@@ -230,6 +230,8 @@ func CreateMany(list []string, w int, stop func() bool, setup func(i int, ns Han
 	})
 }
 
+// Attach names the network namespace of process pid, like
+// `ip netns attach NAME PID`.
 func Attach(name string, pid int) error {
 	if err := names.CheckNetNS(name); err != nil {
 		return &Error{"attach", name, err}
