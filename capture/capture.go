@@ -22,7 +22,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
 	"github.com/nslab/nslab/internal/names"
 	"github.com/nslab/nslab/internal/nl"
 	"github.com/vishvananda/netlink"
@@ -162,7 +161,7 @@ func Run(ctx context.Context, ns vnetns.NsHandle, dev string, w io.Writer, o Opt
 
 	n := 0
 	for o.Count == 0 || n < o.Count {
-		data, ci, err := s.read()
+		data, pi, err := s.read()
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			if err := ctx.Err(); err != nil {
 				return n, err
@@ -172,7 +171,7 @@ func Run(ctx context.Context, ns vnetns.NsHandle, dev string, w io.Writer, o Opt
 		if err != nil {
 			return n, &Error{Dev: dev, Err: fmt.Errorf("read packet: %w", err)}
 		}
-		if err := out.writePacket(ci, data); err != nil {
+		if err := out.writePacket(pi, data); err != nil {
 			return n, &Error{Dev: dev, Err: fmt.Errorf("write packet: %w", err)}
 		}
 		n++
@@ -183,9 +182,9 @@ func Run(ctx context.Context, ns vnetns.NsHandle, dev string, w io.Writer, o Opt
 // iface is what a capture needs to know about its interface.
 type iface struct {
 	index    int
-	linkType layers.LinkType // LINKTYPE_ value written to the file
-	dlt      int             // DLT_ value libpcap's compiler wants
-	loopback bool            // each packet shows up twice: outgoing and incoming
+	linkType uint16 // LINKTYPE_ value written to the file
+	dlt      int    // DLT_ value libpcap's compiler wants
+	loopback bool   // each packet shows up twice: outgoing and incoming
 }
 
 // DLT_ values of Linux's libpcap (pcap/dlt.h).
@@ -214,10 +213,10 @@ func lookup(ns vnetns.NsHandle, dev string) (iface, error) {
 	case "ether", "loopback":
 		// A packet socket on loopback sees Ethernet headers with zero
 		// addresses, which libpcap records as Ethernet too.
-		return iface{a.Index, layers.LinkTypeEthernet, dltEthernet, a.EncapType == "loopback"}, nil
+		return iface{a.Index, linkTypeEthernet, dltEthernet, a.EncapType == "loopback"}, nil
 	case "none":
 		// tun devices (IFF_TUN) carry bare IP packets.
-		return iface{a.Index, layers.LinkTypeRaw, dltRaw, false}, nil
+		return iface{a.Index, linkTypeRaw, dltRaw, false}, nil
 	}
 	return iface{}, fmt.Errorf("link type %q is not supported (nslab captures on Ethernet-like, loopback and tun devices): %w",
 		a.EncapType, errors.ErrUnsupported)

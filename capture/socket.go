@@ -9,8 +9,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
 	"github.com/nslab/nslab/internal/nsthread"
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/net/bpf"
@@ -54,7 +52,7 @@ func openSocket(ns vnetns.NsHandle, ifc iface, filter []bpf.RawInstruction, snap
 		f:        os.NewFile(uintptr(fd), "packet socket"),
 		buf:      make([]byte, snaplen),
 		oob:      make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.TpacketAuxdata{})))+unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))),
-		ethernet: ifc.linkType == layers.LinkTypeEthernet,
+		ethernet: ifc.linkType == linkTypeEthernet,
 		loopback: ifc.loopback,
 	}
 	if err := s.setup(ifc.index, filter); err != nil {
@@ -112,7 +110,7 @@ func (s *packetSocket) close() error { return s.f.Close() }
 
 // read returns the next packet, blocking until one comes or the read
 // deadline passes (os.ErrDeadlineExceeded). data is a new slice.
-func (s *packetSocket) read() ([]byte, gopacket.CaptureInfo, error) {
+func (s *packetSocket) read() ([]byte, packetInfo, error) {
 	for {
 		var n, oobn int
 		var from unix.Sockaddr
@@ -130,7 +128,7 @@ func (s *packetSocket) read() ([]byte, gopacket.CaptureInfo, error) {
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
-			return nil, gopacket.CaptureInfo{}, err
+			return nil, packetInfo{}, err
 		}
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok && s.loopback && ll.Pkttype == unix.PACKET_OUTGOING {
 			continue // lo delivers each packet back as incoming: keep that copy
@@ -144,7 +142,7 @@ func (s *packetSocket) read() ([]byte, gopacket.CaptureInfo, error) {
 			length = int(m.aux.Len)
 		}
 		data, length := frame(s.buf[:min(n, len(s.buf))], length, m, s.ethernet, len(s.buf))
-		ci := gopacket.CaptureInfo{Timestamp: m.ts, CaptureLength: len(data), Length: length}
+		ci := packetInfo{ts: m.ts, caplen: len(data), length: length}
 		return data, ci, nil
 	}
 }
