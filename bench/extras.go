@@ -17,26 +17,38 @@ type extras struct {
 	fresh, unchanged, change, revert sample
 	ipExec, nsExec, labExec          sample
 	rss                              []int64
+	// The same change on a star a tenth the size (lab bzt), up meanwhile:
+	// what adding a host costs beyond an unchanged up, at both sizes
+	// (differences within each run), says whether a change costs in
+	// proportion to the change or to the lab.
+	small             int
+	extra, smallExtra sample
 }
 
 // runExtras measures, on the star of n hosts (3 runs): a fresh up until
 // ready, an up of the same file (nothing to do), an up that adds one host
 // (until the new host answers), an up back to the first file (one host
-// removed); and, once, exec start-up latency: `ip netns exec NS true`,
+// removed); the unchanged up and the added host again on a star of n/10
+// hosts; and, once, exec start-up latency: `ip netns exec NS true`,
 // `nslab netns exec NS true` and `nslab exec LAB NODE -- true`, interleaved,
 // execRuns times each.
 func runExtras(ctx context.Context, nb, dir string, n, execRuns int) (*extras, error) {
-	ex := &extras{n: n}
+	ex := &extras{n: n, small: max(n/10, 2)}
 	t := topoOf("star", n)
 	a, b := filepath.Join(dir, "extras-a.yaml"), filepath.Join(dir, "extras-b.yaml")
-	if err := os.WriteFile(a, []byte(floor.StarYAML("bzs", n)), 0o644); err != nil {
-		return nil, err
+	sa, sb := filepath.Join(dir, "extras-small-a.yaml"), filepath.Join(dir, "extras-small-b.yaml")
+	for f, y := range map[string]string{
+		a: floor.StarYAML("bzs", n), b: floor.StarYAML("bzs", n+1),
+		sa: floor.StarYAML("bzt", ex.small), sb: floor.StarYAML("bzt", ex.small+1),
+	} {
+		if err := os.WriteFile(f, []byte(y), 0o644); err != nil {
+			return nil, err
+		}
 	}
-	if err := os.WriteFile(b, []byte(floor.StarYAML("bzs", n+1)), 0o644); err != nil {
-		return nil, err
-	}
-	open := func(i int) (nsHandle, error) { return netns.Open(t.NodeNS(i)) }
-	timeUp := func(file string, probes []probePair) (time.Duration, int64, error) {
+	st := topoOf("star", ex.small)
+	st.Prefix = "bzt-"
+	timeUpIn := func(t floor.Topo, file string, probes []probePair) (time.Duration, int64, error) {
+		open := func(i int) (nsHandle, error) { return netns.Open(t.NodeNS(i)) }
 		t0 := time.Now()
 		_, rss, err := run(ctx, nil, nb, "up", "-q", file)
 		if err != nil {
@@ -49,6 +61,7 @@ func runExtras(ctx context.Context, nb, dir string, n, execRuns int) (*extras, e
 		}
 		return time.Since(t0), rss, nil
 	}
+	timeUp := func(file string, probes []probePair) (time.Duration, int64, error) { return timeUpIn(t, file, probes) }
 	for r := range 3 {
 		d, rss, err := timeUp(a, readiness(t))
 		if err != nil {
@@ -68,6 +81,24 @@ func runExtras(ctx context.Context, nb, dir string, n, execRuns int) (*extras, e
 			return nil, err
 		}
 		ex.revert = append(ex.revert, d)
+		ex.extra = append(ex.extra, ex.change[r]-ex.unchanged[r])
+		// The small star, while the big one is up: same kernel, same
+		// machine load.
+		if _, _, err := timeUp(sa, nil); err != nil {
+			return nil, err
+		}
+		su, _, err := timeUp(sa, nil)
+		if err != nil {
+			return nil, err
+		}
+		sc, _, err := timeUpIn(st, sb, []probePair{{0, floor.HostAddr(ex.small)}})
+		if err != nil {
+			return nil, err
+		}
+		ex.smallExtra = append(ex.smallExtra, sc-su)
+		if _, _, err := run(ctx, nil, nb, "down", "--no-wait", "bzt"); err != nil {
+			return nil, err
+		}
 		if r == 0 && execRuns > 0 {
 			ns := t.NodeNS(0)
 			cmds := [][]string{

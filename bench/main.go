@@ -84,7 +84,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		code = 1
 	}
-	cleanup()
+	cleanup() // again: objects made without nslab
 	if left := leftovers(); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "bench: left behind: %s\n", strings.Join(left, ", "))
 		code = 1
@@ -124,20 +124,22 @@ func leftovers() []string {
 			out = append(out, "link "+e.Name())
 		}
 	}
-	if _, err := os.Stat("/run/nslab/bzs"); err == nil {
-		out = append(out, "nslab lab bzs")
-	}
-	if _, err := os.Stat("/run/nslab/bzl"); err == nil {
-		out = append(out, "nslab lab bzl")
+	for _, l := range benchLabs {
+		if _, err := os.Stat("/run/nslab/" + l); err == nil {
+			out = append(out, "nslab lab "+l)
+		}
 	}
 	return out
 }
 
-// cleanup removes every bz* object: nslab labs through nslab (if built),
-// then names and root links directly.
+// benchLabs are the nslab labs the benchmark makes.
+var benchLabs = []string{"bzs", "bzt", "bzl", "bzx"}
+
+// cleanup removes every bz* object: nslab labs through nslab (while its
+// binary exists), then names and root links directly.
 func cleanup() {
 	if nslabBin != "" {
-		for _, l := range []string{"bzs", "bzl", "bzx"} {
+		for _, l := range benchLabs {
 			if _, err := os.Stat("/run/nslab/" + l); err == nil {
 				exec.Command(nslabBin, "down", l).Run()
 			}
@@ -203,6 +205,7 @@ func benchmark(ctx context.Context, c config) error {
 		return err
 	}
 	nslabBin = nb
+	defer cleanup() // while the binary, removed with dir, is still there
 	var tools []tool
 	for _, name := range c.tools {
 		switch name {
