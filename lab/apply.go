@@ -14,7 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/nslab/nslab/internal/nl"
 	"github.com/nslab/nslab/ipaddr"
@@ -572,23 +571,24 @@ func (s *session) returnHostDev(n *NodeModel) error {
 // waitLinksGone waits until the named links of the root namespace are gone
 // (they vanish asynchronously with the namespace of their peer).
 func (s *session) waitLinksGone(ctx context.Context, names []string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	delay := time.Millisecond
-	for _, name := range names {
-		for {
-			_, err := s.root.LinkByName(name)
-			if err != nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("link %q in the root namespace did not go away", name)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(delay):
-			}
-			delay = min(2*delay, 50*time.Millisecond)
+	return waitGone(ctx, s.rootNS, "", s.root, names)
+}
+
+// waitPeerEndsGone waits until ends are gone (see Plan.PeerEndsGone): once
+// up returns, a removed node's switch port is gone too, and its name can be
+// used again at once, by the same node added back.
+func (s *session) waitPeerEndsGone(ctx context.Context, ends []EndModel) error {
+	byNS := map[string][]string{}
+	for _, e := range ends {
+		byNS[e.NS] = append(byNS[e.NS], e.If)
+	}
+	for _, ns := range slicesSorted(byNS) {
+		n, err := s.get(ns)
+		if err != nil {
+			return err
+		}
+		if err := waitGone(ctx, n.ns, ns, n.h, byNS[ns]); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -250,6 +250,9 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 	if err := s.waitLinksGone(ctx, p.RootEndsGone); err != nil {
 		return nil, err
 	}
+	if err := s.waitPeerEndsGone(ctx, p.PeerEndsGone); err != nil {
+		return nil, err
+	}
 	if len(p.AddNodes) > 0 {
 		raiseNeighLimits(len(want.Nodes), o.logf)
 	}

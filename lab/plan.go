@@ -25,6 +25,11 @@ type Plan struct {
 	// RootEndsGone are root-namespace ends of links that go away with a
 	// deleted namespace; their names must be free before AddLinks runs.
 	RootEndsGone []string
+	// PeerEndsGone are the ends, in namespaces that stay, of links that go
+	// away with a deleted namespace (a removed node's switch port): the
+	// kernel removes them when it frees that namespace, some time after its
+	// name is gone, and up waits for that.
+	PeerEndsGone []EndModel
 }
 
 // NodeConfig is what changes inside one node (or the host, NS "").
@@ -85,8 +90,11 @@ func NewPlan(old, want *Model) *Plan {
 			p.DelLinks = append(p.DelLinks, ol)
 		} else {
 			for _, e := range ol.Ends {
-				if e.NS == "" {
+				switch {
+				case e.NS == "":
 					p.RootEndsGone = append(p.RootEndsGone, e.If)
+				case survives(e):
+					p.PeerEndsGone = append(p.PeerEndsGone, e)
 				}
 			}
 		}
