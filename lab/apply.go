@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"maps"
+	"net"
 	"os"
 	"runtime"
 	"slices"
@@ -403,6 +405,21 @@ func nodeSysctls(n *NodeModel) [][2]string {
 
 func ifKey(ns, name string) string { return ns + "\x00" + name }
 
+// endMAC is the MAC address of a link end: locally administered, unicast,
+// and derived from the lab, the end's namespace and its name, so that an
+// end made again (a node removed and added back, a link re-made) has the
+// MAC it had. Its neighbours' ARP and NDP entries then stay right; with a
+// new random MAC their first packets go to the old one until the entry
+// times out (5-30 s; the kernel does not announce a new address).
+func endMAC(lab string, e EndModel) net.HardwareAddr {
+	h := fnv.New64a()
+	h.Write([]byte(lab + "\x00" + e.NS + "\x00" + e.If))
+	var sum [8]byte
+	mac := net.HardwareAddr(h.Sum(sum[:0])[:6])
+	mac[0] = mac[0]&^1 | 2 // unicast, locally administered
+	return mac
+}
+
 // addLink creates a veth pair with each end born in its namespace; a switch
 // end is born enslaved to its bridge and up, a node's end is brought up by
 // its node's configure step (NodeConfig.Up), with its addresses.
@@ -416,11 +433,13 @@ func (s *session) addLink(l *LinkModel) error {
 	if err != nil {
 		return err
 	}
-	eb := netdev.End{Name: b.If, MTU: l.MTU, Master: b.Master, Up: b.Master != "", NetNSName: b.NS, Index: nb.nextIndex()}
+	eb := netdev.End{Name: b.If, MTU: l.MTU, Master: b.Master, Up: b.Master != "", NetNSName: b.NS, Index: nb.nextIndex(),
+		HardwareAddr: endMAC(s.lab, b)}
 	if nb.bridge > 0 && b.Master == nb.bridgeName {
 		eb.MasterIndex = nb.bridge
 	}
-	ea := netdev.End{NS: na.ns, Name: a.If, MTU: l.MTU, Up: a.Master != "", NetNSName: a.NS, Index: na.nextIndex()}
+	ea := netdev.End{NS: na.ns, Name: a.If, MTU: l.MTU, Up: a.Master != "", NetNSName: a.NS, Index: na.nextIndex(),
+		HardwareAddr: endMAC(s.lab, a)}
 	err = netdev.AddVeth(nb.h, eb, ea, na.h)
 	if (eb.Index > 0 || ea.Index > 0) && (errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY)) {
 		// A device the kernel made on its own (such as a fallback tunnel)

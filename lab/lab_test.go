@@ -391,3 +391,68 @@ links:
 		t.Fatalf("host device %s not back in the root namespace after down: %v", dev, err)
 	}
 }
+
+const switchedPair = `
+name: x
+nodes:
+  a: {}
+  b: {}
+switches:
+  sw: {subnets: [198.18.6.0/24, "fd00:6::/64"]}
+links:
+  - endpoints: [a:eth0, sw]
+  - endpoints: [b:eth0, sw]
+`
+
+// TestNodeAddedBackAnswersAtOnce removes a node and adds it back while its
+// neighbour still has it in its ARP and NDP caches: the node's interface
+// gets the MAC it had, so the neighbour's first packets reach it (with a new
+// MAC they would go to the old one for 5-30 s).
+func TestNodeAddedBackAnswersAtOnce(t *testing.T) {
+	spec := parse(t, switchedPair)
+	labtest.Up(t, spec)
+	without := strings.Replace(strings.Replace(switchedPair, "  b: {}\n", "", 1), "  - endpoints: [b:eth0, sw]\n", "", 1)
+	specWithout, err := topo.Parse([]byte(without), "without-b.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	specWithout.Name = spec.Name
+	a, err := netns.Open(spec.NetNSName("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	dsts := []netip.Addr{netip.MustParseAddr("198.18.6.2"), netip.MustParseAddr("fd00:6::2")}
+	ping := func(when string, timeout time.Duration) {
+		t.Helper()
+		for _, d := range dsts {
+			r := probe.Probe(t.Context(), probe.Request{NS: a, Proto: probe.ICMP, Dst: d, Timeout: timeout})
+			if r.Verdict != probe.OK {
+				t.Errorf("%s: a -> b %s: %s (%v)", when, d, r.Verdict, r.Err)
+			}
+		}
+	}
+	mac := func() string {
+		t.Helper()
+		out, err := exec.Command("ip", "-n", spec.NetNSName("b"), "-br", "link", "show", "eth0").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip link show: %v: %s", err, out)
+		}
+		return strings.Fields(string(out))[2]
+	}
+	ping("first up", 5*time.Second) // a now has b in its caches
+	before := mac()
+	if _, err := lab.Up(t.Context(), specWithout, lab.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if netns.Exists(spec.NetNSName("b")) {
+		t.Fatal("b was not removed")
+	}
+	if _, err := lab.Up(t.Context(), spec, lab.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if after := mac(); after != before {
+		t.Errorf("b:eth0 came back with MAC %s, had %s", after, before)
+	}
+	ping("b added back", time.Second)
+}

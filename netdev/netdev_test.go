@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/netip"
 	"os"
 	"runtime"
@@ -205,6 +206,12 @@ func TestNamesCheckedBeforeKernel(t *testing.T) {
 		var e *netdev.Error
 		if !errors.As(err, &e) || e.Op != "add" || e.Kind != "veth" {
 			t.Errorf("AddVeth(%q, %q) = %#v, want *netdev.Error add veth", c.a, c.b, err)
+		}
+	}
+	for _, mac := range []net.HardwareAddr{{1, 2, 3, 4, 5, 6}, {2, 0, 0, 0, 1}} {
+		err := netdev.AddVeth(h, netdev.End{Name: "ok", HardwareAddr: mac}, netdev.End{Name: "ok2"}, nil)
+		if err == nil || errors.Is(err, netdev.ErrNoHandle) || !strings.Contains(err.Error(), "MAC address") {
+			t.Errorf("AddVeth with MAC %v = %v, want a MAC error", mac, err)
 		}
 	}
 	if err := netdev.SetUp(h, "averylongname16b"); err == nil || !strings.Contains(err.Error(), "IFNAMSIZ") {
@@ -471,5 +478,22 @@ func TestSetByIndexLo(t *testing.T) {
 	}
 	if err := netdev.SetByIndex(h, 99, "nope", true, ""); !errors.Is(err, netdev.ErrNotFound) {
 		t.Errorf("missing index: got %v, want ErrNotFound", err)
+	}
+}
+
+func TestAddVethMACs(t *testing.T) {
+	nsA, _ := newNS(t)
+	_, hb := newNS(t)
+	ha := handle(t, nsA)
+	ma, mb := net.HardwareAddr{0x02, 0, 0x5e, 1, 2, 3}, net.HardwareAddr{0x06, 0xaa, 0, 0, 0, 9}
+	err := netdev.AddVeth(hb, netdev.End{Name: "m0", HardwareAddr: mb}, netdev.End{NS: nsA, Name: "m1", HardwareAddr: ma}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := ha.LinkByName("m1"); err != nil || l.Attrs().HardwareAddr.String() != ma.String() {
+		t.Errorf("m1 in A: %v, %v; want MAC %v", l, err, ma)
+	}
+	if l, err := hb.LinkByName("m0"); err != nil || l.Attrs().HardwareAddr.String() != mb.String() {
+		t.Errorf("m0 in B: %v, %v; want MAC %v", l, err, mb)
 	}
 }

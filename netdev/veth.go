@@ -3,6 +3,7 @@ package netdev
 import (
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/nslab/nslab/internal/names"
 	"github.com/nslab/nslab/internal/nl"
@@ -33,6 +34,9 @@ type End struct {
 	Up bool
 	// Alias sets IFLA_IFALIAS, such as an ownership mark "nslab:demo".
 	Alias string
+	// HardwareAddr is the end's MAC address (6 bytes); nil lets the kernel
+	// pick a random one.
+	HardwareAddr net.HardwareAddr
 	// Group sets IFLA_GROUP; 0 is the default group.
 	Group uint32
 	// Index is the interface index the end is born with, like
@@ -55,6 +59,9 @@ func bornHere(ns vnetns.NsHandle) bool { return ns <= 0 }
 func (e End) check() error {
 	if err := names.CheckIf(e.Name); err != nil {
 		return err
+	}
+	if e.HardwareAddr != nil && (len(e.HardwareAddr) != 6 || e.HardwareAddr[0]&1 != 0) {
+		return fmt.Errorf("MAC address %v of %q is not a unicast Ethernet address: give six bytes with the lowest bit of the first clear, or none", e.HardwareAddr, e.Name)
 	}
 	if e.MTU < 0 {
 		return fmt.Errorf("MTU %d of %q is negative: give 0 for the kernel default or a value such as 1500", e.MTU, e.Name)
@@ -119,6 +126,9 @@ func AddVeth(h *netlink.Handle, a, b End, peerH *netlink.Handle) (err error) {
 	if a.Group != 0 {
 		req.AddData(vnl.NewRtAttr(unix.IFLA_GROUP, vnl.Uint32Attr(a.Group)))
 	}
+	if a.HardwareAddr != nil {
+		req.AddData(vnl.NewRtAttr(unix.IFLA_ADDRESS, a.HardwareAddr))
+	}
 	if !bornHere(a.NS) {
 		req.AddData(vnl.NewRtAttr(unix.IFLA_NET_NS_FD, vnl.Uint32Attr(uint32(a.NS))))
 	} else if a.Master != "" && a.MasterIndex > 0 {
@@ -147,6 +157,9 @@ func AddVeth(h *netlink.Handle, a, b End, peerH *netlink.Handle) (err error) {
 	}
 	if b.Group != 0 {
 		peer.AddRtAttr(unix.IFLA_GROUP, vnl.Uint32Attr(b.Group))
+	}
+	if b.HardwareAddr != nil {
+		peer.AddRtAttr(unix.IFLA_ADDRESS, b.HardwareAddr)
 	}
 	if !bornHere(b.NS) {
 		peer.AddRtAttr(unix.IFLA_NET_NS_FD, vnl.Uint32Attr(uint32(b.NS)))
