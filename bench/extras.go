@@ -25,13 +25,17 @@ type extras struct {
 	extra, smallExtra sample
 }
 
+// changeCycles is how many unchanged / add / remove cycles follow each
+// fresh up of the extras: single ups of 0.05-0.15 s are noisy here.
+const changeCycles = 3
+
 // runExtras measures, on the star of n hosts (3 runs): a fresh up until
-// ready, an up of the same file (nothing to do), an up that adds one host
-// (until the new host answers), an up back to the first file (one host
-// removed); the unchanged up and the added host again on a star of n/10
-// hosts; and, once, exec start-up latency: `ip netns exec NS true`,
-// `nslab netns exec NS true` and `nslab exec LAB NODE -- true`, interleaved,
-// execRuns times each.
+// ready, then changeCycles times an up of the same file (nothing to do), an
+// up that adds one host (until the new host answers), an up back to the
+// first file (one host removed), and the first two on a star of n/10 hosts;
+// and, once, exec start-up latency: `ip netns exec NS true`, `nslab netns
+// exec NS true` and `nslab exec LAB NODE -- true`, interleaved, execRuns
+// times each.
 func runExtras(ctx context.Context, nb, dir string, n, execRuns int) (*extras, error) {
 	ex := &extras{n: n, small: max(n/10, 2)}
 	t := topoOf("star", n)
@@ -69,33 +73,40 @@ func runExtras(ctx context.Context, nb, dir string, n, execRuns int) (*extras, e
 		}
 		ex.fresh = append(ex.fresh, d)
 		ex.rss = append(ex.rss, rss)
-		if d, _, err = timeUp(a, nil); err != nil {
-			return nil, err
-		}
-		ex.unchanged = append(ex.unchanged, d)
-		if d, _, err = timeUp(b, []probePair{{0, floor.HostAddr(n)}}); err != nil {
-			return nil, err
-		}
-		ex.change = append(ex.change, d)
-		if d, _, err = timeUp(a, nil); err != nil {
-			return nil, err
-		}
-		ex.revert = append(ex.revert, d)
-		ex.extra = append(ex.extra, ex.change[r]-ex.unchanged[r])
-		// The small star, while the big one is up: same kernel, same
-		// machine load.
+		// changeCycles unchanged / add / remove cycles on the big star,
+		// each followed by one on the small star (up meanwhile: same
+		// kernel, same machine load).
 		if _, _, err := timeUp(sa, nil); err != nil {
 			return nil, err
 		}
-		su, _, err := timeUp(sa, nil)
-		if err != nil {
-			return nil, err
+		for range changeCycles {
+			u, _, err := timeUp(a, nil)
+			if err != nil {
+				return nil, err
+			}
+			c, _, err := timeUp(b, []probePair{{0, floor.HostAddr(n)}})
+			if err != nil {
+				return nil, err
+			}
+			v, _, err := timeUp(a, nil)
+			if err != nil {
+				return nil, err
+			}
+			ex.unchanged, ex.change, ex.revert = append(ex.unchanged, u), append(ex.change, c), append(ex.revert, v)
+			ex.extra = append(ex.extra, c-u)
+			su, _, err := timeUpIn(st, sa, nil)
+			if err != nil {
+				return nil, err
+			}
+			sc, _, err := timeUpIn(st, sb, []probePair{{0, floor.HostAddr(ex.small)}})
+			if err != nil {
+				return nil, err
+			}
+			if _, _, err := timeUpIn(st, sa, nil); err != nil {
+				return nil, err
+			}
+			ex.smallExtra = append(ex.smallExtra, sc-su)
 		}
-		sc, _, err := timeUpIn(st, sb, []probePair{{0, floor.HostAddr(ex.small)}})
-		if err != nil {
-			return nil, err
-		}
-		ex.smallExtra = append(ex.smallExtra, sc-su)
 		if _, _, err := run(ctx, nil, nb, "down", "--no-wait", "bzt"); err != nil {
 			return nil, err
 		}

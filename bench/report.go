@@ -133,7 +133,7 @@ func report(c config, tools []tool, res map[key]*result, ex *extras, started tim
 		p("\n")
 	}
 	if ex != nil {
-		p("**nslab on an existing star of %d hosts** (3 runs), seconds: median [min–max] (÷ fresh up)\n\n", ex.n)
+		p("**nslab on an existing star of %d hosts** (%d fresh ups, %d of the others), seconds: median [min–max] (÷ fresh up)\n\n", ex.n, len(ex.fresh), len(ex.unchanged))
 		f := ex.fresh.median()
 		p("| fresh up (until ready) | unchanged up | add one host (until it answers) | remove that host |\n|---|---|---|---|\n")
 		p("| %s | %s | %s | %s |\n\n", ex.fresh.cell(0), ex.unchanged.cell(f), ex.change.cell(f), ex.revert.cell(f))
