@@ -593,10 +593,21 @@ func (s *session) waitLinksGone(ctx context.Context, names []string) error {
 	return waitGone(ctx, s.rootNS, "", s.root, names)
 }
 
-// waitPeerEndsGone waits until ends are gone (see Plan.PeerEndsGone): once
-// up returns, a removed node's switch port is gone too, and its name can be
-// used again at once, by the same node added back.
-func (s *session) waitPeerEndsGone(ctx context.Context, ends []EndModel) error {
+// goneGroup is the device group deletePeerEnds puts devices in to delete
+// them in one batch: only lab namespaces are touched, and nslab gives no
+// device this group otherwise.
+const goneGroup = 0x6e736c67 // "nslg"
+
+// deletePeerEnds deletes ends (Plan.PeerEndsGone), the ends in namespaces
+// that stay of links to nodes about to be removed, such as their switch
+// ports. The kernel would remove them only once it has freed the nodes'
+// namespaces: after up has returned, so that adding a node back at once
+// failed with "file exists", and never while another process holds such a
+// namespace, which then stayed wired to the lab. Deleting an end deletes its
+// peer too. One device is deleted directly; several in one namespace are put
+// in a group and deleted in one batch, since each single delete waits for
+// an RCU grace period.
+func (s *session) deletePeerEnds(ends []EndModel) error {
 	byNS := map[string][]string{}
 	for _, e := range ends {
 		byNS[e.NS] = append(byNS[e.NS], e.If)
@@ -606,8 +617,20 @@ func (s *session) waitPeerEndsGone(ctx context.Context, ends []EndModel) error {
 		if err != nil {
 			return err
 		}
-		if err := waitGone(ctx, n.ns, ns, n.h, byNS[ns]); err != nil {
-			return err
+		names := byNS[ns]
+		if len(names) == 1 {
+			if err := netdev.Delete(n.h, names[0]); err != nil && !errors.Is(err, netdev.ErrNotFound) {
+				return fmt.Errorf("netns %q: %w", ns, err)
+			}
+			continue
+		}
+		for _, name := range names {
+			if err := netdev.SetGroup(n.h, name, goneGroup); err != nil && !errors.Is(err, netdev.ErrNotFound) {
+				return fmt.Errorf("netns %q: %w", ns, err)
+			}
+		}
+		if err := netdev.DeleteGroup(n.h, goneGroup); err != nil {
+			return fmt.Errorf("netns %q: %w", ns, err)
 		}
 	}
 	return nil

@@ -234,6 +234,9 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 		}
 		s.step()
 	}
+	if err := s.deletePeerEnds(p.PeerEndsGone); err != nil {
+		return nil, err
+	}
 	for _, n := range p.DelNodes {
 		if n.HostDev != "" {
 			if err := s.returnHostDev(n); err != nil {
@@ -248,9 +251,6 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 		s.step()
 	}
 	if err := s.waitLinksGone(ctx, p.RootEndsGone); err != nil {
-		return nil, err
-	}
-	if err := s.waitPeerEndsGone(ctx, p.PeerEndsGone); err != nil {
 		return nil, err
 	}
 	if len(p.AddNodes) > 0 {

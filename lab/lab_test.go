@@ -404,10 +404,13 @@ links:
   - endpoints: [b:eth0, sw]
 `
 
-// TestNodeAddedBackAnswersAtOnce removes a node and adds it back while its
-// neighbour still has it in its ARP and NDP caches: the node's interface
-// gets the MAC it had, so the neighbour's first packets reach it (with a new
-// MAC they would go to the old one for 5-30 s).
+// TestNodeAddedBackAnswersAtOnce removes a node and adds it back at once
+// while its neighbour still has it in its ARP and NDP caches: the node's
+// interface gets the MAC it had, so the neighbour's first packets reach it
+// (with a new MAC they would go to the old one for 5-30 s). Meanwhile the
+// test holds the removed node's namespace open, as a shell in it would: the
+// node must still be cut off from the switch when up returns, and its port's
+// name free for the node added back.
 func TestNodeAddedBackAnswersAtOnce(t *testing.T) {
 	spec := parse(t, switchedPair)
 	labtest.Up(t, spec)
@@ -442,11 +445,29 @@ func TestNodeAddedBackAnswersAtOnce(t *testing.T) {
 	}
 	ping("first up", 5*time.Second) // a now has b in its caches
 	before := mac()
+	held, err := netns.Open(spec.NetNSName("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
 	if _, err := lab.Up(t.Context(), specWithout, lab.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if netns.Exists(spec.NetNSName("b")) {
 		t.Fatal("b was not removed")
+	}
+	swNS, err := netns.Open(spec.NetNSName("sw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer swNS.Close()
+	sw, err := nl.NewHandle(swNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	if l, err := sw.LinkByName(lab.PortName("b", "eth0")); err == nil {
+		t.Errorf("b's switch port %s is still there after b was removed", l.Attrs().Name)
 	}
 	if _, err := lab.Up(t.Context(), spec, lab.Options{}); err != nil {
 		t.Fatal(err)
