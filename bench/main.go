@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/bench/floor"
+	"github.com/nslab/nslab/lab"
 )
 
 // The main goroutine stays on the main thread, so no other goroutine ever
@@ -136,7 +137,7 @@ func leftovers() []string {
 var benchLabs = []string{"bzs", "bzt", "bzl", "bzx"}
 
 // cleanup removes every bz* object: nslab labs through nslab (while its
-// binary exists), then names and root links directly.
+// binary exists) and their event logs, then names and root links directly.
 func cleanup() {
 	if nslabBin != "" {
 		for _, l := range benchLabs {
@@ -144,6 +145,9 @@ func cleanup() {
 				exec.Command(nslabBin, "down", l).Run()
 			}
 		}
+	}
+	for _, l := range benchLabs {
+		os.Remove(lab.EventsPath(l))
 	}
 	ents, _ := os.ReadDir(floor.NetNSDir)
 	for _, e := range ents {

@@ -87,6 +87,7 @@ func profile(kind string, n int, out string) error {
 	var ru, ru2 = rusage(), 0.0
 	t0 = time.Now()
 	derr := lab.Down(ctx, "bzp", lab.Options{})
+	os.Remove(lab.EventsPath("bzp"))
 	ru2 = rusage()
 	fmt.Printf("parse %.3fs, lab.Up %.3fs (process CPU so far %.2fs), lab.Down %.3fs (CPU %.2fs); profile in %s\nphases (time since the previous phase ended):%s\n",
 		parse.Seconds(), up.Seconds(), ru, time.Since(t0).Seconds(), ru2-ru, out, phases)
