@@ -593,24 +593,28 @@ func (s *session) waitLinksGone(ctx context.Context, names []string) error {
 	return waitGone(ctx, s.rootNS, "", s.root, names)
 }
 
-// goneGroup is the device group deletePeerEnds puts devices in to delete
-// them in one batch: only lab namespaces are touched, and nslab gives no
+// goneGroup is the device group deletePorts puts bridge ports in to delete
+// them in one batch: only switch namespaces are touched, and nslab gives no
 // device this group otherwise.
 const goneGroup = 0x6e736c67 // "nslg"
 
-// deletePeerEnds deletes ends (Plan.PeerEndsGone), the ends in namespaces
-// that stay of links to nodes about to be removed, such as their switch
-// ports. The kernel would remove them only once it has freed the nodes'
-// namespaces: after up has returned, so that adding a node back at once
-// failed with "file exists", and never while another process holds such a
-// namespace, which then stayed wired to the lab. Deleting an end deletes its
-// peer too. One device is deleted directly; several in one namespace are put
-// in a group and deleted in one batch, since each single delete waits for
-// an RCU grace period.
-func (s *session) deletePeerEnds(ends []EndModel) error {
+// deletePorts deletes the switch ports among ends (Plan.PeerEndsGone): the
+// ports of nodes about to be removed. The kernel would remove them only once
+// it has freed the nodes' namespaces: after up has returned, so that adding
+// a node back at once failed with "file exists", and never while another
+// process holds such a namespace, which then stayed wired to the switch.
+// Deleting a port deletes its veth peer too. A switch's ports go in one
+// batch (a group), since each single delete waits for an RCU grace period.
+// Other ends (a removed node's point-to-point neighbours, the nodes of a
+// removed switch) are many namespaces with one end each, which the kernel
+// removes in one batch with the namespaces: waitReused waits for those whose
+// names are needed again.
+func (s *session) deletePorts(ends []EndModel) error {
 	byNS := map[string][]string{}
 	for _, e := range ends {
-		byNS[e.NS] = append(byNS[e.NS], e.If)
+		if e.Master != "" {
+			byNS[e.NS] = append(byNS[e.NS], e.If)
+		}
 	}
 	for _, ns := range slicesSorted(byNS) {
 		n, err := s.get(ns)
@@ -631,6 +635,34 @@ func (s *session) deletePeerEnds(ends []EndModel) error {
 		}
 		if err := netdev.DeleteGroup(n.h, goneGroup); err != nil {
 			return fmt.Errorf("netns %q: %w", ns, err)
+		}
+	}
+	return nil
+}
+
+// waitReused waits until those of ends (Plan.PeerEndsGone, switch ports
+// excepted: deletePorts removed them) whose names an added link uses again
+// in the same namespace are gone.
+func (s *session) waitReused(ctx context.Context, ends []EndModel, added []*LinkModel) error {
+	reused := map[string]bool{}
+	for _, l := range added {
+		for _, e := range l.Ends {
+			reused[ifKey(e.NS, e.If)] = true
+		}
+	}
+	byNS := map[string][]string{}
+	for _, e := range ends {
+		if e.Master == "" && reused[ifKey(e.NS, e.If)] {
+			byNS[e.NS] = append(byNS[e.NS], e.If)
+		}
+	}
+	for _, ns := range slicesSorted(byNS) {
+		n, err := s.get(ns)
+		if err != nil {
+			return err
+		}
+		if err := waitGone(ctx, n.ns, ns, n.h, byNS[ns]); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -234,7 +234,7 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 		}
 		s.step()
 	}
-	if err := s.deletePeerEnds(p.PeerEndsGone); err != nil {
+	if err := s.deletePorts(p.PeerEndsGone); err != nil {
 		return nil, err
 	}
 	for _, n := range p.DelNodes {
@@ -251,6 +251,9 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 		s.step()
 	}
 	if err := s.waitLinksGone(ctx, p.RootEndsGone); err != nil {
+		return nil, err
+	}
+	if err := s.waitReused(ctx, p.PeerEndsGone, p.AddLinks); err != nil {
 		return nil, err
 	}
 	if len(p.AddNodes) > 0 {

@@ -477,3 +477,39 @@ func TestNodeAddedBackAnswersAtOnce(t *testing.T) {
 	}
 	ping("b added back", time.Second)
 }
+
+// TestNeighbourReplacedInOneUp replaces a's point-to-point neighbour b by a
+// new node c in one up: a's eth0, the peer of b's, goes only when the kernel
+// frees b's namespace, and the link to c needs its name again at once.
+func TestNeighbourReplacedInOneUp(t *testing.T) {
+	const pair = `
+name: x
+nodes:
+  a: {interfaces: {eth0: {addresses: [198.18.7.1/24]}}}
+  b: {interfaces: {eth0: {addresses: [198.18.7.2/24]}}}
+links:
+  - endpoints: [a:eth0, b:eth0]
+`
+	spec := parse(t, pair)
+	labtest.Up(t, spec)
+	spec2, err := topo.Parse([]byte(strings.ReplaceAll(pair, "b", "c")), "replaced.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec2.Name = spec.Name
+	res, err := lab.Up(t.Context(), spec2, lab.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Plan.DelNodes) != 1 || len(res.Plan.AddNodes) != 1 {
+		t.Fatalf("plan:\n%s", res.Plan)
+	}
+	a, err := netns.Open(spec.NetNSName("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if r := probe.Probe(t.Context(), probe.Request{NS: a, Proto: probe.ICMP, Dst: netip.MustParseAddr("198.18.7.2"), Timeout: 5 * time.Second}); r.Verdict != probe.OK {
+		t.Errorf("a -> c: %s (%v)", r.Verdict, r.Err)
+	}
+}

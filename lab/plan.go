@@ -26,9 +26,9 @@ type Plan struct {
 	// deleted namespace; their names must be free before AddLinks runs.
 	RootEndsGone []string
 	// PeerEndsGone are the ends, in namespaces that stay, of links that go
-	// away with a deleted namespace (a removed node's switch port): up
-	// deletes them first rather than leave them to the kernel, which
-	// removes them only once it has freed that namespace.
+	// away with a deleted namespace, which the kernel removes only once it
+	// has freed that namespace: up deletes the switch ports among them
+	// itself, and waits for the others whose names it needs again.
 	PeerEndsGone []EndModel
 }
 
