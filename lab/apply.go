@@ -610,23 +610,13 @@ const goneGroup = 0x6e736c67 // "nslg"
 // removes in one batch with the namespaces: waitReused waits for those whose
 // names are needed again.
 func (s *session) deletePorts(ends []EndModel) error {
-	byNS := map[string][]string{}
-	for _, e := range ends {
-		if e.Master != "" {
-			byNS[e.NS] = append(byNS[e.NS], e.If)
-		}
-	}
-	for _, ns := range slicesSorted(byNS) {
-		n, err := s.get(ns)
-		if err != nil {
-			return err
-		}
-		names := byNS[ns]
+	isPort := func(e EndModel) bool { return e.Master != "" }
+	return s.forEndsByNS(ends, isPort, func(ns string, n *nsh, names []string) error {
 		if len(names) == 1 {
 			if err := netdev.Delete(n.h, names[0]); err != nil && !errors.Is(err, netdev.ErrNotFound) {
 				return fmt.Errorf("netns %q: %w", ns, err)
 			}
-			continue
+			return nil
 		}
 		for _, name := range names {
 			if err := netdev.SetGroup(n.h, name, goneGroup); err != nil && !errors.Is(err, netdev.ErrNotFound) {
@@ -636,8 +626,8 @@ func (s *session) deletePorts(ends []EndModel) error {
 		if err := netdev.DeleteGroup(n.h, goneGroup); err != nil {
 			return fmt.Errorf("netns %q: %w", ns, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // waitReused waits until those of ends (Plan.PeerEndsGone, switch ports
@@ -650,9 +640,18 @@ func (s *session) waitReused(ctx context.Context, ends []EndModel, added []*Link
 			reused[ifKey(e.NS, e.If)] = true
 		}
 	}
+	needed := func(e EndModel) bool { return e.Master == "" && reused[ifKey(e.NS, e.If)] }
+	return s.forEndsByNS(ends, needed, func(ns string, n *nsh, names []string) error {
+		return waitGone(ctx, n.ns, ns, n.h, names)
+	})
+}
+
+// forEndsByNS calls fn once per namespace, in name order, with the names of
+// those of ends that keep accepts.
+func (s *session) forEndsByNS(ends []EndModel, keep func(EndModel) bool, fn func(ns string, n *nsh, names []string) error) error {
 	byNS := map[string][]string{}
 	for _, e := range ends {
-		if e.Master == "" && reused[ifKey(e.NS, e.If)] {
+		if keep(e) {
 			byNS[e.NS] = append(byNS[e.NS], e.If)
 		}
 	}
@@ -661,7 +660,7 @@ func (s *session) waitReused(ctx context.Context, ends []EndModel, added []*Link
 		if err != nil {
 			return err
 		}
-		if err := waitGone(ctx, n.ns, ns, n.h, byNS[ns]); err != nil {
+		if err := fn(ns, n, byNS[ns]); err != nil {
 			return err
 		}
 	}
