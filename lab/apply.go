@@ -242,7 +242,7 @@ func parallel[T any](ctx context.Context, s *session, phase string, items []T, l
 // namespace's handle remembers the bridge's index and hands out fixed
 // interface indexes for its new links. made runs for each namespace once it
 // is named, with its inode, on the creating threads (concurrently).
-func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, made func(n *NodeModel, ino uint64)) error {
+func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, j *journal, made func(n *NodeModel, ino uint64)) error {
 	list := make([]string, len(nodes))
 	for i, n := range nodes {
 		list[i] = n.NS
@@ -251,14 +251,25 @@ func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, ma
 	type created struct {
 		h            *netlink.Handle
 		bridge, last int32
+		ino          uint64
 		named        bool // made ran: the handle is the session's
 	}
 	cs := make([]created, len(nodes))
 	var done atomic.Int64
 	s.report("namespaces", 0, len(nodes))
-	err := netns.CreateMany(list, w, func() bool { return ctx.Err() != nil }, func(i int, _ vnetns.NsHandle) error {
+	err := netns.CreateMany(list, w, func() bool { return ctx.Err() != nil }, func(i int, ns vnetns.NsHandle) error {
 		n, c := nodes[i], &cs[i]
 		c.last = 1 // lo is 1 in a new namespace
+		var st unix.Stat_t
+		if err := unix.Fstat(int(ns), &st); err != nil {
+			return fmt.Errorf("stat: %w", err)
+		}
+		c.ino = st.Ino
+		if j != nil {
+			if err := j.record(n.NS, c.ino); err != nil {
+				return err
+			}
+		}
 		var err error
 		if c.h, err = nl.NewHandle(vnetns.None()); err != nil {
 			return err
@@ -272,8 +283,6 @@ func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, ma
 		return nil
 	}, func(i int, ns vnetns.NsHandle) {
 		n, c := nodes[i], &cs[i]
-		var st unix.Stat_t
-		unix.Fstat(int(ns), &st)
 		nh := &nsh{ns: ns, h: c.h, bridge: c.bridge}
 		if c.bridge > 0 {
 			nh.bridgeName = n.Bridge
@@ -283,7 +292,7 @@ func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, ma
 		s.mu.Lock()
 		s.nss[n.NS] = nh
 		s.mu.Unlock()
-		made(n, st.Ino)
+		made(n, c.ino)
 		s.step()
 		if d := done.Add(1); d == int64(len(nodes)) || d%64 == 0 {
 			s.report("namespaces", int(d), len(nodes))
@@ -316,7 +325,8 @@ func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, ma
 }
 
 // setupNode runs inside node n's new namespace before it is named: sysctls,
-// lo's mark, and a switch's bridge (its index in *bridge).
+// lo up and marked for switches and nodes without interfaces, and a
+// switch's bridge (its index in *bridge).
 func setupNode(lab string, n *NodeModel, h *netlink.Handle, bridge *int32) error {
 	// Sysctls first: with IPv6 off before lo comes up, the kernel
 	// neither gives lo IPv6 nor takes it away again.
@@ -325,13 +335,16 @@ func setupNode(lab string, n *NodeModel, h *netlink.Handle, bridge *int32) error
 			return err
 		}
 	}
-	// lo marked as the lab's. A node with interfaces brings lo up in its
-	// configure step (NodeConfig.New), which runs after the namespace
-	// phase, so that this phase, whose unshare and sysctl writes need the
-	// RTNL lock as well, holds it less.
-	loUp := n.Switch || len(n.Ifs) == 0
-	if err := netdev.SetByIndex(h, 1, "lo", loUp, Mark(lab)); err != nil {
-		return fmt.Errorf("mark lo: %w", err)
+	// A node with interfaces brings lo up, and marks it as the lab's, in
+	// its configure step (NodeConfig.New), in the message that configures
+	// its interfaces: this phase, whose unshare and sysctl writes need the
+	// kernel's RTNL lock as well, then takes it less (the ownership
+	// journal, not the mark, identifies a namespace before its lab's state
+	// has its inode).
+	if n.Switch || len(n.Ifs) == 0 {
+		if err := netdev.SetByIndex(h, 1, "lo", true, Mark(lab)); err != nil {
+			return fmt.Errorf("mark lo: %w", err)
+		}
 	}
 	if n.Switch {
 		if err := netdev.AddBridge(h, n.Bridge, netdev.BridgeOptions{MTU: n.MTU, Up: true, Alias: Mark(lab)}); err != nil {
@@ -499,8 +512,9 @@ func (s *session) configure(c *NodeConfig) error {
 	}
 	b := nl.NewBatch(n.h)
 	if c.New && !c.Node.Switch && len(c.Node.Ifs) > 0 {
-		// createNodes left lo down for this step (see there).
-		if err := netdev.QueueSetByIndex(b, 1, "lo", true, ""); err != nil {
+		// createNodes left lo down and unmarked for this step (see
+		// setupNode).
+		if err := netdev.QueueSetByIndex(b, 1, "lo", true, Mark(s.lab)); err != nil {
 			return fail(err)
 		}
 	}

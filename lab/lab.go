@@ -259,16 +259,25 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 	if len(p.AddNodes) > 0 {
 		raiseNeighLimits(len(want.Nodes), o.logf)
 	}
+	var j *journal
+	if len(p.AddNodes) > 0 {
+		if j, err = openJournal(st.Lab); err != nil {
+			return nil, err
+		}
+	}
 	var inoMu sync.Mutex
-	err = s.createNodes(ctx, p.AddNodes, workers(), func(n *NodeModel, ino uint64) {
+	err = s.createNodes(ctx, p.AddNodes, workers(), j, func(n *NodeModel, ino uint64) {
 		inoMu.Lock()
 		st.Owned[n.NS] = ino
 		inoMu.Unlock()
 	})
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = st.save()
 	}
-	if err := st.save(); err != nil {
+	if j != nil {
+		j.close(err == nil) // once saved, the state has every inode
+	}
+	if err != nil {
 		return nil, err
 	}
 	for _, n := range p.AddNodes {

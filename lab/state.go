@@ -37,9 +37,10 @@ type State struct {
 	// the next up rebuilds the lab and down removes everything owned.
 	Dirty bool `json:"dirty,omitempty"`
 	// Owned lists every namespace nslab made (or is about to make) for the
-	// lab, with its nsfs inode once known. A namespace is removed only if
-	// its inode matches or, when not yet recorded, if it carries the lab's
-	// mark (the alias of its lo device).
+	// lab, with its nsfs inode once known (from the ownership journal, see
+	// journal.go, while an up runs). A namespace is removed only if its
+	// inode matches or, when none is known, if it carries the lab's mark
+	// (the alias of its lo device).
 	Owned map[string]uint64 `json:"owned"`
 	// RootLinks are the root-namespace ends of the lab's links: they vanish
 	// asynchronously with their peers' namespaces, and down waits for that
@@ -146,6 +147,7 @@ func readState(lab string, decodeModel bool) (*State, error) {
 	if s.Owned == nil {
 		s.Owned = map[string]uint64{}
 	}
+	s.fillFromJournal()
 	raw, path := d.Model, statePath(lab)
 	if len(raw) > 0 && string(raw) != "null" {
 		// The older layout: the model inside state.json. The next save
