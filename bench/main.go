@@ -223,6 +223,8 @@ func benchmark(ctx context.Context, c config) error {
 			tools = append(tools, &floorHoldTool{floorTool: floorTool{bin: fb}})
 		case "floor-ipdel":
 			tools = append(tools, &floorIPDelTool{floorTool: floorTool{bin: fb}, dir: dir})
+		case "nslab-ipdel":
+			tools = append(tools, &nslabIPDelTool{nslabTool{bin: nb, dir: dir}})
 		case "mininet":
 			if _, err := os.Stat("/usr/lib/python3/dist-packages/mininet"); err != nil {
 				fmt.Fprintln(os.Stderr, "bench: mininet is not installed (run bench/setup.sh): skipped")
@@ -230,7 +232,7 @@ func benchmark(ctx context.Context, c config) error {
 			}
 			tools = append(tools, &mininetTool{dir: dir})
 		default:
-			return fmt.Errorf("unknown tool %q (want nslab, floor, batch, mininet, floor-hold, floor-ipdel)", name)
+			return fmt.Errorf("unknown tool %q (want nslab, floor, batch, mininet, floor-hold, floor-ipdel, nslab-ipdel)", name)
 		}
 	}
 	started := time.Now().UTC()
