@@ -100,6 +100,9 @@ func posOf(n *yaml.Node) Pos { return Pos{n.Line, n.Column} }
 // decode parses the YAML and returns the top-level node, or nil after
 // reporting a syntax error.
 func (p *parser) decode(data []byte) *yaml.Node {
+	if root, ok := decodeParallel(data); ok {
+		return root
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
