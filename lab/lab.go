@@ -189,6 +189,8 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 		return nil, err
 	}
 	defer s.close()
+	st.encodeAhead(want) // saved at the end
+	defer st.waitAhead()
 	// The ownership record comes first: whatever happens next, down and
 	// cleanup know what may exist.
 	st.Dirty = true

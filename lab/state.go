@@ -67,6 +67,42 @@ type State struct {
 	rawModel   json.RawMessage
 	rawFor     *Model
 	modelSaved bool
+
+	// ahead is the JSON of a model being encoded ahead of its save (see
+	// encodeAhead), or nil.
+	ahead *encoding
+}
+
+// An encoding is a model's JSON, made by a goroutine.
+type encoding struct {
+	model *Model
+	done  chan struct{}
+	b     []byte
+	err   error
+}
+
+// encodeAhead starts encoding m, which an apply is about to make the lab's
+// model, on another goroutine; save uses the result if Model is still m
+// then. The caller must not change m meanwhile (see rawModel). Encoding
+// the model of a 1000-host lab takes 7-15 ms in a fresh process, more than
+// the kernel's work for a one-node change, during which the other CPU is
+// mostly idle; done ahead, that change no longer costs more in a big lab
+// than in a small one for this.
+func (s *State) encodeAhead(m *Model) {
+	e := &encoding{model: m, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		e.b, e.err = json.Marshal(m)
+	}()
+	s.ahead = e
+}
+
+// waitAhead waits for an encoding started by encodeAhead, so that no
+// goroutine reads the model once the apply has returned it.
+func (s *State) waitAhead() {
+	if s.ahead != nil {
+		<-s.ahead.done
+	}
 }
 
 // On disk, a lab's directory holds state.json (State without its model)
@@ -217,7 +253,13 @@ func (s *State) save() error {
 		b := s.rawModel
 		if s.Model != s.rawFor || b == nil {
 			var err error
-			if b, err = json.Marshal(s.Model); err != nil {
+			if e := s.ahead; e != nil && e.model == s.Model {
+				<-e.done
+				b, err = e.b, e.err
+			} else {
+				b, err = json.Marshal(s.Model)
+			}
+			if err != nil {
 				return fmt.Errorf("save state of lab %q: %w", s.Lab, err)
 			}
 			s.DownNeedsModel = s.Model.downNeedsModel()

@@ -160,3 +160,31 @@ func TestStateFiles(t *testing.T) {
 		t.Errorf("older layout: state.json still holds the model after a save")
 	}
 }
+
+// A model encoded ahead is what save writes if it is still the state's
+// model at the save, and is ignored if another model replaced it.
+func TestSaveUsesModelEncodedAhead(t *testing.T) {
+	nslabtest.RequireRoot(t) // writes under /run/nslab
+	name := nslabtest.Name(t, 14)
+	t.Cleanup(func() { removeState(name) })
+	a, b := model(t, planBase), model(t, planBase)
+	b.Nodes["h1"].MTU = 1400 // differs from a
+	for _, tc := range []struct {
+		ahead, saved *Model
+	}{{a, a}, {a, b}} {
+		st := &State{Version: stateVersion, Lab: name, Owned: map[string]uint64{}}
+		st.encodeAhead(tc.ahead)
+		st.Model = tc.saved
+		if err := st.save(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(modelPath(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(tc.saved)
+		if string(got) != string(want) {
+			t.Errorf("model.json is not the saved model's JSON (ahead == saved: %v)", tc.ahead == tc.saved)
+		}
+	}
+}
