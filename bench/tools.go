@@ -151,11 +151,18 @@ func (b *batchTool) prepare(_ context.Context, t floor.Topo) error {
 			return err
 		}
 	}
+	return writeDelBatch(filepath.Join(b.dir, "down.batch"), t)
+}
+
+// writeDelBatch writes an `ip -batch` file that removes t's namespaces
+// (`netns del NAME` each), the teardown of the batch tool and the ipdel
+// diagnostics.
+func writeDelBatch(path string, t floor.Topo) error {
 	var d strings.Builder
 	for _, n := range t.Names() {
 		fmt.Fprintf(&d, "netns del %s\n", n)
 	}
-	return os.WriteFile(filepath.Join(b.dir, "down.batch"), []byte(d.String()), 0o644)
+	return os.WriteFile(path, []byte(d.String()), 0o644)
 }
 func (b *batchTool) up(ctx context.Context, t floor.Topo) (upStats, error) {
 	t0 := time.Now()
@@ -319,11 +326,7 @@ type floorIPDelTool struct {
 
 func (f *floorIPDelTool) name() string { return "floor-ipdel" }
 func (f *floorIPDelTool) prepare(_ context.Context, t floor.Topo) error {
-	var d strings.Builder
-	for _, n := range t.Names() {
-		fmt.Fprintf(&d, "netns del %s\n", n)
-	}
-	return os.WriteFile(filepath.Join(f.dir, "floor-down.batch"), []byte(d.String()), 0o644)
+	return writeDelBatch(filepath.Join(f.dir, "floor-down.batch"), t)
 }
 func (f *floorIPDelTool) down(ctx context.Context, t floor.Topo) error {
 	_, _, err := run(ctx, nil, "ip", "-batch", filepath.Join(f.dir, "floor-down.batch"))
@@ -347,11 +350,7 @@ func (n *nslabIPDelTool) prepare(ctx context.Context, t floor.Topo) error {
 	if err := n.nslabTool.prepare(ctx, t); err != nil {
 		return err
 	}
-	var d strings.Builder
-	for _, name := range t.Names() {
-		fmt.Fprintf(&d, "netns del %s\n", name)
-	}
-	return os.WriteFile(n.batch(t), []byte(d.String()), 0o644)
+	return writeDelBatch(n.batch(t), t)
 }
 func (n *nslabIPDelTool) down(ctx context.Context, t floor.Topo) error {
 	if _, _, err := run(ctx, nil, "ip", "-batch", n.batch(t)); err != nil {

@@ -171,8 +171,9 @@ func (w *freeWaiter) wait(ctx context.Context, limit time.Duration) error {
 // stretches those waits (about 50 µs to 200-400 µs each on the 2-CPU
 // benchmark machine). Holding every namespace until all names are gone keeps
 // the cleanup from starting during the loop: a 1000-host star's names went in
-// 0.07 s instead of 0.24 s. The kernel then frees the lab, in one batch, at
-// its own pace (bench/PROFILE.md, fourth pass).
+// 0.07 s instead of 0.24 s. The kernel then frees the lab at its own pace:
+// the first descriptors closed start a small batch, the rest follow in one
+// (bench/PROFILE.md, fourth and sixth passes).
 type pinSet struct {
 	mu    sync.Mutex
 	hs    []vnetns.NsHandle

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,7 +55,7 @@ func (j *journal) record(ns string, ino uint64) error {
 	line = append(line, '\n')
 	if n, err := unix.Write(j.fd, line); err != nil || n != len(line) {
 		if err == nil {
-			err = fmt.Errorf("short write")
+			err = io.ErrShortWrite
 		}
 		return fmt.Errorf("ownership journal %s: %w", j.path, err)
 	}

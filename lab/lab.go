@@ -258,11 +258,9 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 	if err := s.waitReused(ctx, p.PeerEndsGone, p.AddLinks); err != nil {
 		return nil, err
 	}
-	if len(p.AddNodes) > 0 {
-		raiseNeighLimits(len(want.Nodes), o.logf)
-	}
 	var j *journal
 	if len(p.AddNodes) > 0 {
+		raiseNeighLimits(len(want.Nodes), o.logf)
 		if j, err = openJournal(st.Lab); err != nil {
 			return nil, err
 		}

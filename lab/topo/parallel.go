@@ -147,12 +147,17 @@ func decodeParallel(data []byte) (root *yaml.Node, ok bool) {
 	}
 	pieces := make([][]byte, len(cuts)+1)
 	pieces[0] = data[:cuts[0]]
+	line := 1 // of cuts[i], counted on from the previous cut
 	for i, c := range cuts {
 		end := len(data)
 		if i+1 < len(cuts) {
 			end = cuts[i+1]
 		}
-		line := 1 + bytes.Count(data[:c], []byte{'\n'})
+		prev := 0
+		if i > 0 {
+			prev = cuts[i-1]
+		}
+		line += bytes.Count(data[prev:c], []byte{'\n'})
 		b := make([]byte, 0, line+len("nodes:\n")+end-c)
 		b = append(b, bytes.Repeat([]byte{'\n'}, line-2)...)
 		b = append(b, "nodes:\n"...)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -51,21 +50,6 @@ func dumpNode(w *bytes.Buffer, n *yaml.Node, depth int) {
 	}
 }
 
-func sequential(data []byte) (*yaml.Node, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc, next yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		return nil, err
-	}
-	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("a second document, or %v", err)
-	}
-	if len(doc.Content) == 0 {
-		return nil, errors.New("empty")
-	}
-	return doc.Content[0], nil
-}
-
 // checkSame fails if decodeParallel accepts data but gives another tree
 // than decoding it whole (or accepts what does not decode whole).
 func checkSame(t *testing.T, data []byte) (cut bool) {
@@ -74,9 +58,9 @@ func checkSame(t *testing.T, data []byte) (cut bool) {
 	if !ok {
 		return false
 	}
-	seq, err := sequential(data)
-	if err != nil {
-		t.Fatalf("decoded in pieces, but whole it fails: %v\n%s", err, data)
+	seq := decodeOne(data)
+	if seq == nil {
+		t.Fatalf("decoded in pieces, but whole it does not decode as one document:\n%s", data)
 	}
 	var a, b bytes.Buffer
 	dumpNode(&a, par, 0)
