@@ -26,7 +26,13 @@ import (
 	vnetns "github.com/vishvananda/netns"
 )
 
-func TestMain(m *testing.M) { os.Exit(nslabtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := nslabtest.Main(m)
+	if nslabBin != "" { // built by buildNslab: the directory is the test's
+		os.RemoveAll(filepath.Dir(nslabBin))
+	}
+	os.Exit(code)
+}
 
 // parse parses a topology and gives it a unique test name.
 func parse(t *testing.T, y string) *topo.Spec {
