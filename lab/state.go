@@ -56,6 +56,10 @@ type State struct {
 	// them back) or run commands (down looks for processes a crash kept
 	// from being recorded): the only reasons for down to read the model.
 	DownNeedsModel bool `json:"down_needs_model,omitempty"`
+	// BigBridges names the bridges of switches with many ports, by
+	// namespace, so that down can bring them down first without reading
+	// the model (see downBigBridges).
+	BigBridges map[string]string `json:"big_bridges,omitempty"`
 
 	// rawModel is the JSON of rawFor, the model as read, and modelSaved says
 	// that model.json holds it: save writes the model only once Model is
@@ -263,6 +267,7 @@ func (s *State) save() error {
 				return fmt.Errorf("save state of lab %q: %w", s.Lab, err)
 			}
 			s.DownNeedsModel = s.Model.downNeedsModel()
+			s.BigBridges = s.Model.bigBridges()
 		}
 		if err := writeFile(dir, modelPath(s.Lab), b); err != nil {
 			return fmt.Errorf("save state of lab %q: %w", s.Lab, err)

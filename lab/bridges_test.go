@@ -1,0 +1,97 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/nslab/nslab/lab/topo"
+	"github.com/nslab/nslab/netns"
+	"github.com/nslab/nslab/nslabtest"
+	"github.com/vishvananda/netlink"
+)
+
+// A switch with bigBridgePorts ports is recorded in the state with its
+// bridge, and down's first step brings that bridge down; a switch with fewer
+// ports, and a namespace whose identity changed, are left alone.
+func TestDownBigBridges(t *testing.T) {
+	nslabtest.RequireRoot(t)
+	var y strings.Builder
+	y.WriteString("name: x\nnodes:\n  a: {}\n")
+	for i := range bigBridgePorts {
+		fmt.Fprintf(&y, "  h%d: {}\n", i)
+	}
+	y.WriteString("switches:\n  big: {subnets: [198.18.40.0/24]}\n  small: {subnets: [198.18.41.0/24]}\nlinks:\n")
+	y.WriteString("  - endpoints: [a:eth0, small]\n")
+	for i := range bigBridgePorts {
+		fmt.Fprintf(&y, "  - endpoints: [h%d:eth0, big]\n", i)
+	}
+	spec, err := topo.Parse([]byte(y.String()), "bridges.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Name = nslabtest.Name(t, topo.MaxLabName)
+	t.Cleanup(func() { Down(context.WithoutCancel(t.Context()), spec.Name, Options{}) })
+	if _, err := Up(t.Context(), spec, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	full, err := loadState(spec.Name)
+	if err != nil || full == nil {
+		t.Fatalf("state: %v", err)
+	}
+	big, small := full.Model.Nodes["big"], full.Model.Nodes["small"]
+	st, err := loadStateForDown(spec.Name) // what down reads: no model
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{big.NS: big.Bridge}; !maps.Equal(st.BigBridges, want) {
+		t.Fatalf("state's big bridges %v, want %v", st.BigBridges, want)
+	}
+	isUp := func(n *NodeModel) bool {
+		t.Helper()
+		ns, err := netns.Open(n.NS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ns.Close()
+		h, err := netlink.NewHandleAt(ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		l, err := h.LinkByName(n.Bridge)
+		if err != nil {
+			t.Fatalf("switch %s: %v", n.Name, err)
+		}
+		return l.Attrs().Flags&net.FlagUp != 0
+	}
+	if !isUp(big) || !isUp(small) {
+		t.Fatal("a bridge is down after up")
+	}
+	s, err := newSession(spec.Name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+
+	changed := *st
+	changed.Owned = maps.Clone(st.Owned)
+	changed.Owned[big.NS]++ // not the namespace the lab made
+	s.downBigBridges(&changed)
+	if !isUp(big) {
+		t.Error("the bridge of a namespace that is not the lab's was brought down")
+	}
+	s.downBigBridges(st)
+	if isUp(big) {
+		t.Errorf("switch big (%d ports): bridge still up", bigBridgePorts)
+	}
+	if !isUp(small) {
+		t.Error("switch small (1 port): bridge brought down")
+	}
+	if len(s.nss) != 0 {
+		t.Errorf("%d namespace handles kept open: the delete loop pins namespaces itself", len(s.nss))
+	}
+}
