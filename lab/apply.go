@@ -70,6 +70,11 @@ type session struct {
 	// without a lookup.
 	index map[string]int32
 
+	// quiet maps the namespace of each switch built with multicast
+	// snooping off to its bridge (see quietSwitches); read-only while
+	// namespaces are created.
+	quiet map[string]string
+
 	reportMu sync.Mutex
 	steps    atomic.Int64
 	crashAt  int64 // test hook: SIGKILL ourselves at this step (NSLAB_CRASH_AT)
@@ -274,7 +279,7 @@ func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, j 
 		if c.h, err = nl.NewHandle(vnetns.None()); err != nil {
 			return err
 		}
-		if err = setupNode(s.lab, n, c.h, &c.bridge); err != nil {
+		if err = setupNode(s.lab, n, c.h, &c.bridge, s.quiet[n.NS] != ""); err != nil {
 			c.h.Close()
 			c.h = nil
 			return err
@@ -326,8 +331,9 @@ func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, j 
 
 // setupNode runs inside node n's new namespace before it is named: sysctls,
 // lo up and marked for switches and nodes without interfaces, and a
-// switch's bridge (its index in *bridge).
-func setupNode(lab string, n *NodeModel, h *netlink.Handle, bridge *int32) error {
+// switch's bridge (its index in *bridge), with multicast snooping off if
+// quiet.
+func setupNode(lab string, n *NodeModel, h *netlink.Handle, bridge *int32, quiet bool) error {
 	// Sysctls first: with IPv6 off before lo comes up, the kernel
 	// neither gives lo IPv6 nor takes it away again.
 	for _, kv := range nodeSysctls(n) {
@@ -355,6 +361,82 @@ func setupNode(lab string, n *NodeModel, h *netlink.Handle, bridge *int32) error
 			return fmt.Errorf("bridge %q: %w", n.Bridge, err)
 		}
 		*bridge = int32(br.Attrs().Index)
+		if quiet {
+			if err := netdev.SetMulticastSnooping(h, n.Bridge, false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// quietSwitches returns the switches of p to build with multicast snooping
+// off, by namespace, with their bridges: new switches with at least
+// bigBridgePorts ports whose every port leads to a node without IPv6.
+//
+// Each port whose carrier comes up makes the bridge re-run its port state
+// selection over every port, and with snooping on that re-arms each enabled
+// port's multicast timers: quadratic in the ports (a 1000-host star spent
+// 0.5-1.5 s of its build there; bench/PROFILE.md, "Seventh pass"). Snooping
+// is turned on again once the ports are up (endQuiet), one pass over them.
+// The bridge ends as a bridge built with snooping on: its multicast
+// database is empty either way, since nothing behind its ports can send a
+// membership report before the lab's processes start (nodes without IPv6
+// send no MLD, and the kernel does not report IPv4's all-hosts group). A
+// port to the root namespace, to another switch or to a node with IPv6 (or
+// IPv6 sysctls of its own), or a host device, could: such a switch is built
+// as usual.
+func quietSwitches(p *Plan, want *Model) map[string]string {
+	var out map[string]string
+	for _, n := range p.AddNodes {
+		if !n.Switch || n.HostDev != "" {
+			continue
+		}
+		ports, ok := 0, true
+		for _, l := range want.Links {
+			for i, e := range l.Ends {
+				if e.NS != n.NS || e.Master == "" {
+					continue
+				}
+				ports++
+				peer := want.Nodes[l.Ends[1-i].Node]
+				if l.Ends[1-i].NS == "" || peer == nil || peer.Switch || peer.IPv6 || setsIPv6(peer) {
+					ok = false
+				}
+			}
+		}
+		if ok && ports >= bigBridgePorts {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[n.NS] = n.Bridge
+		}
+	}
+	return out
+}
+
+// setsIPv6 reports whether n's own sysctls touch IPv6 (they could turn it
+// on in a node nslab gives none).
+func setsIPv6(n *NodeModel) bool {
+	for k := range n.Sysctls {
+		if strings.HasPrefix(k, "net.ipv6.") {
+			return true
+		}
+	}
+	return false
+}
+
+// endQuiet turns multicast snooping on again on the bridges quietSwitches
+// chose, once their ports are up.
+func (s *session) endQuiet() error {
+	for _, ns := range slicesSorted(s.quiet) {
+		n, err := s.get(ns)
+		if err == nil {
+			err = netdev.SetMulticastSnooping(n.h, s.quiet[ns], true)
+		}
+		if err != nil {
+			return fmt.Errorf("netns %q: %w", ns, err)
+		}
 	}
 	return nil
 }

@@ -71,6 +71,27 @@ func TestDownBigBridges(t *testing.T) {
 	if !isUp(big) || !isUp(small) {
 		t.Fatal("a bridge is down after up")
 	}
+	// Built quiet (quietSwitches), the big switch ends like the small one:
+	// with the kernel's default, multicast snooping on.
+	for _, n := range []*NodeModel{big, small} {
+		ns, err := netns.Open(n.NS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := netlink.NewHandleAt(ns)
+		ns.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := h.LinkByName(n.Bridge)
+		h.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := l.(*netlink.Bridge).MulticastSnooping; s == nil || !*s {
+			t.Errorf("switch %s: multicast snooping off after up", n.Name)
+		}
+	}
 	s, err := newSession(spec.Name, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -93,5 +114,60 @@ func TestDownBigBridges(t *testing.T) {
 	}
 	if len(s.nss) != 0 {
 		t.Errorf("%d namespace handles kept open: the delete loop pins namespaces itself", len(s.nss))
+	}
+}
+
+// quietSwitches picks new switches with bigBridgePorts ports or more whose
+// ports all lead to nodes without IPv6. (Links between switches are refused
+// by the parser.)
+func TestQuietSwitches(t *testing.T) {
+	star := func(hosts int, extra string) string {
+		var y strings.Builder
+		y.WriteString("name: q\nnodes:\n")
+		for i := range hosts {
+			fmt.Fprintf(&y, "  h%d: {}\n", i)
+		}
+		y.WriteString(extra)
+		y.WriteString("switches:\n  sw: {subnets: [198.18.40.0/24]}\nlinks:\n")
+		for i := range hosts {
+			fmt.Fprintf(&y, "  - endpoints: [h%d:eth0, sw]\n", i)
+		}
+		return y.String()
+	}
+	big := star(bigBridgePorts, "")
+	for _, tc := range []struct {
+		name, y string
+		quiet   bool
+	}{
+		{"IPv4 hosts", big, true},
+		{"one port fewer", star(bigBridgePorts-1, ""), false},
+		{"an IPv6 host", strings.Replace(big, "  h0: {}", "  h0: {interfaces: {eth0: {addresses: [\"fd00:40::9/64\"]}}}", 1), false},
+		{"IPv6 hosts, numbered by the switch", strings.Replace(big, "198.18.40.0/24]", "198.18.40.0/24, \"fd00:40::/64\"]", 1), false},
+		{"an IPv6 sysctl", strings.Replace(big, "  h0: {}", "  h0: {sysctls: {net.ipv6.conf.all.disable_ipv6: 0}}", 1), false},
+		{"a host device", strings.Replace(big, "  sw: {", "  sw: {host_device: nslq0, ", 1), false},
+		{"a port to the host", big + "  - endpoints: [host:nslq1, sw]\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec, err := topo.Parse([]byte(tc.y), "q.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := NewModel(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := quietSwitches(NewPlan(nil, m), m)
+			sw := m.Nodes["sw"]
+			if tc.quiet && !maps.Equal(got, map[string]string{sw.NS: sw.Bridge}) || !tc.quiet && len(got) != 0 {
+				t.Errorf("quietSwitches = %v, want quiet %v", got, tc.quiet)
+			}
+			// Adding a host to the running lab builds no switch.
+			if tc.quiet {
+				old := model(t, star(bigBridgePorts-1, ""))
+				if got := quietSwitches(NewPlan(old, m), m); len(got) != 0 {
+					t.Errorf("a change adding one port: quietSwitches = %v, want none", got)
+				}
+			}
+		})
 	}
 }

@@ -265,6 +265,7 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 			return nil, err
 		}
 	}
+	s.quiet = quietSwitches(p, want)
 	var inoMu sync.Mutex
 	err = s.createNodes(ctx, p.AddNodes, workers(), j, func(n *NodeModel, ino uint64) {
 		inoMu.Lock()
@@ -297,6 +298,9 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 		return nil, err
 	}
 	if err := parallel(ctx, s, "impair", p.Impairs, workers(), s.impair); err != nil {
+		return nil, err
+	}
+	if err := s.endQuiet(); err != nil {
 		return nil, err
 	}
 	var fwNodes []string

@@ -116,6 +116,22 @@ func change(h *netlink.Handle, op, name string, fn func(netlink.Link) error) err
 	return newError(op, "", name, fn(l))
 }
 
+// SetMulticastSnooping turns a bridge's multicast snooping on or off, like
+// `ip link set NAME type bridge mcast_snooping 1|0`. A device that is not a
+// bridge is an error.
+func SetMulticastSnooping(h *netlink.Handle, name string, on bool) error {
+	return change(h, "set multicast snooping of", name, func(l netlink.Link) error {
+		if _, ok := l.(*netlink.Bridge); !ok {
+			return fmt.Errorf("a %s device, not a bridge", l.Type())
+		}
+		// Only the index and the setting: the device as read back carries
+		// attributes the kernel refuses to change (EOPNOTSUPP).
+		la := netlink.NewLinkAttrs()
+		la.Index, la.Name = l.Attrs().Index, l.Attrs().Name
+		return h.BridgeSetMcastSnoop(&netlink.Bridge{LinkAttrs: la}, on)
+	})
+}
+
 // SetUp brings a device up, like `ip link set NAME up`. It works for lo.
 func SetUp(h *netlink.Handle, name string) error {
 	return change(h, "bring up", name, h.LinkSetUp)

@@ -284,6 +284,44 @@ func TestBridgePorts(t *testing.T) {
 	}
 }
 
+func TestSetMulticastSnooping(t *testing.T) {
+	t.Parallel()
+	_, h := newNS(t)
+	if err := netdev.AddBridge(h, "br0", netdev.BridgeOptions{Up: true}); err != nil {
+		t.Fatal(err)
+	}
+	snooping := func() bool {
+		t.Helper()
+		l, err := h.LinkByName("br0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := l.(*netlink.Bridge).MulticastSnooping
+		if s == nil {
+			t.Fatal("br0: the kernel reported no multicast snooping setting")
+		}
+		return *s
+	}
+	if !snooping() {
+		t.Fatal("a new bridge has multicast snooping off; the kernel's default is on")
+	}
+	for _, on := range []bool{false, true} {
+		if err := netdev.SetMulticastSnooping(h, "br0", on); err != nil {
+			t.Fatal(err)
+		}
+		if got := snooping(); got != on {
+			t.Errorf("after SetMulticastSnooping(%v): snooping %v", on, got)
+		}
+	}
+	if err := netdev.AddVeth(h, netdev.End{Name: "v0"}, netdev.End{Name: "v1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := `set multicast snooping of "v0": a veth device, not a bridge`
+	if err := netdev.SetMulticastSnooping(h, "v0", false); err == nil || err.Error() != want {
+		t.Errorf("on a veth: %v, want %q", err, want)
+	}
+}
+
 func TestMoveComesUpDownAndFlushed(t *testing.T) {
 	t.Parallel()
 	_, hA := newNS(t)
