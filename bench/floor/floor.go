@@ -15,7 +15,10 @@
 //     namespaces with fixed ifindexes (star: the switch end born enslaved and
 //     up), sent one at a time since the kernel's RTNL lock serialises them.
 //   - config: one sendmsg per namespace carrying lo up, the links up, the
-//     addresses and the routes, acknowledged together.
+//     addresses and the routes, acknowledged together. The star's bridge is
+//     built with multicast snooping off and gets it on once the ports are
+//     up, as nslab does (each port coming up would otherwise re-arm every
+//     enabled port's snooping timers: quadratic in the ports).
 //
 // Down is `ip netns del` without the process: umount2(MNT_DETACH) and unlink
 // of each name, W workers.
@@ -218,6 +221,14 @@ func Up(t Topo, w int) (*Lab, Phases, error) {
 	ph.Links = time.Since(start)
 	start = time.Now()
 	err = each(idx, w, func(i int) error { return l.configure(i) })
+	if err == nil && t.Kind == "star" {
+		// The ports are up: multicast snooping on, the kernel's default.
+		var b msgs
+		b.add(unix.RTM_NEWLINK, 0, ifinfo(bridgeIndex, 0), nest(unix.IFLA_LINKINFO, attrStr(unix.IFLA_INFO_KIND, "bridge"), snooping(1)))
+		if err = b.do(l.sock[sw]); err != nil {
+			err = fmt.Errorf("bridge sw: multicast snooping on: %w", err)
+		}
+	}
 	if err != nil {
 		l.Close()
 		return nil, ph, err
@@ -397,7 +408,7 @@ func (l *Lab) makeOne(i int) error {
 		var b msgs
 		b.add(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL, ifinfo(bridgeIndex, unix.IFF_UP),
 			attrStr(unix.IFLA_IFNAME, "sw"),
-			nest(unix.IFLA_LINKINFO, attrStr(unix.IFLA_INFO_KIND, "bridge")))
+			nest(unix.IFLA_LINKINFO, attrStr(unix.IFLA_INFO_KIND, "bridge"), snooping(0)))
 		if err := b.do(l.sock[i]); err != nil {
 			return fmt.Errorf("netns %q: add bridge: %w", name, err)
 		}
@@ -565,6 +576,11 @@ func (m *msgs) do(fd int) error {
 }
 
 func align(n int) int { return (n + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIGNTO - 1) }
+
+// snooping is the bridge's IFLA_INFO_DATA that sets multicast snooping.
+func snooping(on byte) []byte {
+	return nest(unix.IFLA_INFO_DATA, attrRaw(unix.IFLA_BR_MCAST_SNOOPING, []byte{on}))
+}
 
 func ifinfo(index int32, flags uint32) []byte {
 	b := make([]byte, unix.SizeofIfInfomsg)
