@@ -386,7 +386,16 @@ func lock(ctx context.Context, lab string, waiting func()) (unlock func(), err e
 	}
 	f.Truncate(0)
 	f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
-	return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+	return func() {
+		// A lab without state (it never came up, or it is gone) keeps no
+		// lock file: removed while still held, which the inode check above
+		// is for.
+		if _, err := os.Stat(statePath(lab)); errors.Is(err, fs.ErrNotExist) {
+			os.Remove(lockPath(lab))
+		}
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}, nil
 }
 
 // procStart returns the start time of pid in clock ticks since boot, or 0.

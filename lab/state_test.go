@@ -2,6 +2,8 @@ package lab
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"reflect"
 	"strings"
@@ -186,5 +188,32 @@ func TestSaveUsesModelEncodedAhead(t *testing.T) {
 		if string(got) != string(want) {
 			t.Errorf("model.json is not the saved model's JSON (ahead == saved: %v)", tc.ahead == tc.saved)
 		}
+	}
+}
+
+// A command on a lab that has no state leaves no lock file behind (`nslab
+// down nosuchlab` used to leave /run/nslab/.locks/nosuchlab.lock); a lab
+// with state keeps its lock file.
+func TestLockFileGoesWithoutState(t *testing.T) {
+	nslabtest.RequireRoot(t) // writes under /run/nslab
+	name := nslabtest.Name(t, 14)
+	t.Cleanup(func() { removeState(name); os.Remove(lockPath(name)) })
+	if err := Down(t.Context(), name, Options{}); !errors.Is(err, ErrNoLab) {
+		t.Fatalf("down of a lab that does not exist: %v, want ErrNoLab", err)
+	}
+	if _, err := os.Stat(lockPath(name)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("lock file after down of a lab that does not exist: %v, want none", err)
+	}
+	st := &State{Version: stateVersion, Lab: name, Owned: map[string]uint64{}}
+	if err := st.save(); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := lock(t.Context(), name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if _, err := os.Stat(lockPath(name)); err != nil {
+		t.Errorf("lock file of a lab with state: %v, want it kept", err)
 	}
 }
