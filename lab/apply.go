@@ -387,25 +387,25 @@ func setupNode(lab string, n *NodeModel, h *netlink.Handle, bridge *int32, quiet
 // IPv6 sysctls of its own), or a host device, could: such a switch is built
 // as usual.
 func quietSwitches(p *Plan, want *Model) map[string]string {
+	big := want.bigBridges()
 	var out map[string]string
 	for _, n := range p.AddNodes {
-		if !n.Switch || n.HostDev != "" {
+		if !n.Switch || n.HostDev != "" || big[n.NS] == "" {
 			continue
 		}
-		ports, ok := 0, true
+		quiet := true
 		for _, l := range want.Links {
 			for i, e := range l.Ends {
 				if e.NS != n.NS || e.Master == "" {
 					continue
 				}
-				ports++
 				peer := want.Nodes[l.Ends[1-i].Node]
 				if l.Ends[1-i].NS == "" || peer == nil || peer.Switch || peer.IPv6 || setsIPv6(peer) {
-					ok = false
+					quiet = false
 				}
 			}
 		}
-		if ok && ports >= bigBridgePorts {
+		if quiet {
 			if out == nil {
 				out = map[string]string{}
 			}

@@ -50,7 +50,7 @@ func TestDownBigBridges(t *testing.T) {
 	if want := map[string]string{big.NS: big.Bridge}; !maps.Equal(st.BigBridges, want) {
 		t.Fatalf("state's big bridges %v, want %v", st.BigBridges, want)
 	}
-	isUp := func(n *NodeModel) bool {
+	bridge := func(n *NodeModel) *netlink.Bridge {
 		t.Helper()
 		ns, err := netns.Open(n.NS)
 		if err != nil {
@@ -66,29 +66,16 @@ func TestDownBigBridges(t *testing.T) {
 		if err != nil {
 			t.Fatalf("switch %s: %v", n.Name, err)
 		}
-		return l.Attrs().Flags&net.FlagUp != 0
+		return l.(*netlink.Bridge)
 	}
+	isUp := func(n *NodeModel) bool { return bridge(n).Flags&net.FlagUp != 0 }
 	if !isUp(big) || !isUp(small) {
 		t.Fatal("a bridge is down after up")
 	}
 	// Built quiet (quietSwitches), the big switch ends like the small one:
 	// with the kernel's default, multicast snooping on.
 	for _, n := range []*NodeModel{big, small} {
-		ns, err := netns.Open(n.NS)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := netlink.NewHandleAt(ns)
-		ns.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := h.LinkByName(n.Bridge)
-		h.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s := l.(*netlink.Bridge).MulticastSnooping; s == nil || !*s {
+		if s := bridge(n).MulticastSnooping; s == nil || !*s {
 			t.Errorf("switch %s: multicast snooping off after up", n.Name)
 		}
 	}

@@ -607,8 +607,10 @@ func (m *Model) hasRun() bool {
 	return false
 }
 
-// bigBridgePorts is the number of ports from which down brings a switch's
-// bridge down before its namespace goes (see downBigBridges).
+// bigBridgePorts is the number of ports from which a switch's bridge is
+// built with multicast snooping off until its ports are up (quietSwitches)
+// and brought down before its namespace goes (downBigBridges): below it, the
+// quadratic steps these avoid cost less than the requests.
 const bigBridgePorts = 32
 
 // bigBridges maps the namespace of each switch with at least bigBridgePorts
