@@ -388,24 +388,22 @@ func setupNode(lab string, n *NodeModel, h *netlink.Handle, bridge *int32, quiet
 // as usual.
 func quietSwitches(p *Plan, want *Model) map[string]string {
 	big := want.bigBridges()
-	var out map[string]string
-	for _, n := range p.AddNodes {
-		if !n.Switch || n.HostDev != "" || big[n.NS] == "" {
-			continue
-		}
-		quiet := true
-		for _, l := range want.Links {
-			for i, e := range l.Ends {
-				if e.NS != n.NS || e.Master == "" {
-					continue
-				}
-				peer := want.Nodes[l.Ends[1-i].Node]
-				if l.Ends[1-i].NS == "" || peer == nil || peer.Switch || peer.IPv6 || setsIPv6(peer) {
-					quiet = false
-				}
+	noisy := map[string]bool{} // switch namespaces with a port that could report
+	for _, l := range want.Links {
+		for i, e := range l.Ends {
+			if e.Master == "" || big[e.NS] == "" {
+				continue
+			}
+			other := l.Ends[1-i]
+			peer := want.Nodes[other.Node]
+			if other.NS == "" || peer == nil || peer.Switch || peer.IPv6 || setsIPv6(peer) {
+				noisy[e.NS] = true
 			}
 		}
-		if quiet {
+	}
+	var out map[string]string
+	for _, n := range p.AddNodes {
+		if n.Switch && n.HostDev == "" && big[n.NS] != "" && !noisy[n.NS] {
 			if out == nil {
 				out = map[string]string{}
 			}
