@@ -165,6 +165,55 @@ func createName(p string) error {
 	return unix.Close(fd)
 }
 
+// An anchor is an unnamed file in Dir (O_TMPFILE) that CreateMany gives
+// every name to, as hard links, instead of creating a file per name: the
+// name is only a mount point, hidden by the namespace mounted on it, and a
+// link costs a directory entry where a new file costs an inode. On a /run
+// that is not a tmpfs (ext4 here) the inodes were most of `ip netns add`'s
+// time, growing with the names deleted in the last minutes, whose inodes
+// the allocator reads and skips: creating and mounting 1000 names took
+// 0.23-0.95 s with files once a few labs had come and gone, 16-27 ms with
+// links, and `nslab up` of a 1000-host star was 18 % faster. The names
+// behave as iproute2's (`ip netns del` unmounts and unlinks one; the inode
+// goes with the last name), and an interrupted run leaves no more than
+// before: the anchor itself has no name.
+type anchor struct {
+	fd   int
+	path string // /proc/self/fd/N: linkat through it needs no CAP_DAC_READ_SEARCH
+}
+
+// newAnchor makes the anchor, or returns nil where the filesystem of Dir
+// has no O_TMPFILE (each name is then a file of its own).
+func newAnchor() *anchor {
+	fd, err := unix.Open(Dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	return &anchor{fd: fd, path: "/proc/self/fd/" + strconv.Itoa(fd)}
+}
+
+// link creates the mount point p as a link to the anchor, and fails if p
+// exists. Where a link cannot be made (no anchor, the filesystem's limit of
+// links per inode), p is a new file.
+func (a *anchor) link(p string) error {
+	if a != nil {
+		err := unix.Linkat(unix.AT_FDCWD, a.path, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("%s exists already: %w", p, fs.ErrExist)
+		}
+	}
+	return createName(p)
+}
+
+func (a *anchor) close() {
+	if a != nil {
+		unix.Close(a.fd)
+	}
+}
+
 // mountName bind-mounts the calling thread's namespace on p.
 func mountName(p string) error {
 	if err := unix.Mount(nsthread.ThreadNetNSPath(), p, "none", unix.MS_BIND, ""); err != nil {
@@ -204,9 +253,11 @@ func CreateMany(list []string, w int, stop func() bool, setup func(i int, ns Han
 	if err := prepareDir(); err != nil {
 		return &Error{"add", list[0], err}
 	}
+	a := newAnchor()
+	defer a.close()
 	return nsthread.UnshareEach(len(list), w, stop, func(i int, ns Handle) error {
 		p := Path(list[i])
-		err := createName(p)
+		err := a.link(p)
 		if err == nil && setup != nil {
 			if err = setup(i, ns); err != nil {
 				os.Remove(p)

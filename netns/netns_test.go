@@ -669,6 +669,29 @@ func TestCreateMany(t *testing.T) {
 		t.Error("CreateMany named the caller's own namespace")
 	}
 
+	// Beneath their mounts the names are links to one file (see anchor):
+	// unmounted as `ip netns del` does first, a name shows the file with a
+	// link per name, and deleting it leaves the others whole.
+	p := netns.Path(list[0])
+	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
+		t.Fatalf("unmount %s: %v", p, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		t.Fatalf("stat %s: %v", p, err)
+	}
+	if st.Nlink != uint64(len(list)) {
+		t.Errorf("%s beneath its mount has %d links, want %d (one per name)", p, st.Nlink, len(list))
+	}
+	if err := netns.Delete(list[0]); err != nil {
+		t.Fatalf("delete %s: %v", list[0], err)
+	}
+	for _, name := range list[1:] {
+		if !netns.IsMounted(netns.Path(name)) {
+			t.Errorf("%s is not a mount point after %s was deleted", netns.Path(name), list[0])
+		}
+	}
+
 	// A second round whose 4th name is taken (by the first round).
 	again := []string{nslabtest.Name(t, 20), nslabtest.Name(t, 20), nslabtest.Name(t, 20), list[7], nslabtest.Name(t, 20)}
 	t.Cleanup(func() {
