@@ -155,6 +155,9 @@ type Lab struct {
 	nsfd  []int // by Names() index
 	sock  []int
 	names []string
+
+	anchorFD int
+	anchor   string // /proc/self/fd/N of an O_TMPFILE in NetNSDir
 }
 
 // Close releases the descriptors; the namespaces live on through their names.
@@ -168,6 +171,10 @@ func (l *Lab) Close() {
 		}
 	}
 	l.nsfd, l.sock = nil, nil
+	if l.anchor != "" {
+		unix.Close(l.anchorFD)
+		l.anchor = ""
+	}
 }
 
 // Up builds t with w workers. On error the caller removes what exists (Down).
@@ -180,6 +187,11 @@ func Up(t Topo, w int) (*Lab, Phases, error) {
 		return nil, ph, err
 	}
 	l := &Lab{t: t, names: t.Names()}
+	fd, err := unix.Open(NetNSDir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, ph, fmt.Errorf("floor: unnamed file in %s: %w", NetNSDir, err)
+	}
+	l.anchorFD, l.anchor = fd, "/proc/self/fd/"+strconv.Itoa(fd)
 	l.nsfd = make([]int, len(l.names))
 	l.sock = make([]int, len(l.names))
 	start := time.Now()
@@ -202,7 +214,6 @@ func Up(t Topo, w int) (*Lab, Phases, error) {
 	}
 	ph.NS = time.Since(start)
 	start = time.Now()
-	var err error
 	if t.Kind == "star" {
 		for i := range t.N {
 			if err = l.starPort(i, sw); err != nil {
@@ -389,15 +400,16 @@ func (l *Lab) makeOne(i int) error {
 		}
 	}
 	p := NetNSDir + "/" + name
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0)
-	if err != nil {
+	// The name is a link to one unnamed file, as nslab makes it (see
+	// netns.anchor): a directory entry instead of an inode per name.
+	if err := unix.Linkat(unix.AT_FDCWD, l.anchor, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW); err != nil {
 		return fmt.Errorf("netns %q: create name: %w", name, err)
 	}
-	unix.Close(fd)
 	if err := unix.Mount("/proc/thread-self/ns/net", p, "none", unix.MS_BIND, ""); err != nil {
 		unix.Unlink(p)
 		return fmt.Errorf("netns %q: bind mount: %w", name, err)
 	}
+	var err error
 	if l.nsfd[i], err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
 		return fmt.Errorf("netns %q: open: %w", name, err)
 	}
