@@ -23,6 +23,12 @@ type extras struct {
 	// proportion to the change or to the lab.
 	small             int
 	extra, smallExtra sample
+	// The same split in two: the up command's own extra time (nslab's
+	// work) and the wait from its end until the new host answers (the
+	// kernel's: the first packet's ARP request is flooded to every port of
+	// the switch, and every host receives it).
+	extraCmd, smallExtraCmd     sample
+	firstAnswer, smallFirstAnsw sample
 }
 
 // changeCycles is how many unchanged / add / remove cycles follow each
@@ -51,23 +57,27 @@ func runExtras(ctx context.Context, nb, dir string, n, execRuns int) (*extras, e
 	}
 	st := topoOf("star", ex.small)
 	st.Prefix = "bzt-"
-	timeUpIn := func(t floor.Topo, file string, probes []probePair) (time.Duration, int64, error) {
+	// timeUpIn returns the time until ready and the up command's own time.
+	timeUpIn := func(t floor.Topo, file string, probes []probePair) (time.Duration, time.Duration, int64, error) {
 		open := func(i int) (nsHandle, error) { return netns.Open(t.NodeNS(i)) }
 		t0 := time.Now()
 		_, rss, err := run(ctx, nil, nb, "up", "-q", file)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
+		cmd := time.Since(t0)
 		if len(probes) > 0 {
 			if err := waitReady(ctx, open, probes, 60*time.Second); err != nil {
-				return 0, 0, err
+				return 0, 0, 0, err
 			}
 		}
-		return time.Since(t0), rss, nil
+		return time.Since(t0), cmd, rss, nil
 	}
-	timeUp := func(file string, probes []probePair) (time.Duration, int64, error) { return timeUpIn(t, file, probes) }
+	timeUp := func(file string, probes []probePair) (time.Duration, time.Duration, int64, error) {
+		return timeUpIn(t, file, probes)
+	}
 	for r := range 3 {
-		d, rss, err := timeUp(a, readiness(t))
+		d, _, rss, err := timeUp(a, readiness(t))
 		if err != nil {
 			return nil, err
 		}
@@ -76,36 +86,36 @@ func runExtras(ctx context.Context, nb, dir string, n, execRuns int) (*extras, e
 		// changeCycles unchanged / add / remove cycles on the big star,
 		// each followed by one on the small star (up meanwhile: same
 		// kernel, same machine load).
-		if _, _, err := timeUp(sa, nil); err != nil {
+		if _, _, _, err := timeUp(sa, nil); err != nil {
 			return nil, err
 		}
 		for range changeCycles {
-			u, _, err := timeUp(a, nil)
+			u, _, _, err := timeUp(a, nil)
 			if err != nil {
 				return nil, err
 			}
-			c, _, err := timeUp(b, []probePair{{0, floor.HostAddr(n)}})
+			c, cc, _, err := timeUp(b, []probePair{{0, floor.HostAddr(n)}})
 			if err != nil {
 				return nil, err
 			}
-			v, _, err := timeUp(a, nil)
+			v, _, _, err := timeUp(a, nil)
 			if err != nil {
 				return nil, err
 			}
 			ex.unchanged, ex.change, ex.revert = append(ex.unchanged, u), append(ex.change, c), append(ex.revert, v)
-			ex.extra = append(ex.extra, c-u)
-			su, _, err := timeUpIn(st, sa, nil)
+			ex.extra, ex.extraCmd, ex.firstAnswer = append(ex.extra, c-u), append(ex.extraCmd, cc-u), append(ex.firstAnswer, c-cc)
+			su, _, _, err := timeUpIn(st, sa, nil)
 			if err != nil {
 				return nil, err
 			}
-			sc, _, err := timeUpIn(st, sb, []probePair{{0, floor.HostAddr(ex.small)}})
+			sc, scc, _, err := timeUpIn(st, sb, []probePair{{0, floor.HostAddr(ex.small)}})
 			if err != nil {
 				return nil, err
 			}
-			if _, _, err := timeUpIn(st, sa, nil); err != nil {
+			if _, _, _, err := timeUpIn(st, sa, nil); err != nil {
 				return nil, err
 			}
-			ex.smallExtra = append(ex.smallExtra, sc-su)
+			ex.smallExtra, ex.smallExtraCmd, ex.smallFirstAnsw = append(ex.smallExtra, sc-su), append(ex.smallExtraCmd, scc-su), append(ex.smallFirstAnsw, sc-scc)
 		}
 		if _, _, err := run(ctx, nil, nb, "down", "--no-wait", "bzt"); err != nil {
 			return nil, err

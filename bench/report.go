@@ -140,6 +140,11 @@ func report(c config, tools []tool, res map[key]*result, ex *extras, started tim
 		p("Adding one host, beyond an unchanged up of the same lab (differences within each run), ms: star of %d hosts %s [%s–%s], star of %d hosts %s [%s–%s].\n\n",
 			ex.small, ms(ex.smallExtra.median()), ms(ex.smallExtra.min()), ms(ex.smallExtra.max()),
 			ex.n, ms(ex.extra.median()), ms(ex.extra.min()), ms(ex.extra.max()))
+		p("Of which the up command's own extra time (nslab's work) %s [%s–%s] at %d hosts, %s [%s–%s] at %d; and the wait from its end until the new host answers (the kernel floods the first packet's ARP request to every port of the switch) %s [%s–%s] at %d, %s [%s–%s] at %d.\n\n",
+			ms(ex.smallExtraCmd.median()), ms(ex.smallExtraCmd.min()), ms(ex.smallExtraCmd.max()), ex.small,
+			ms(ex.extraCmd.median()), ms(ex.extraCmd.min()), ms(ex.extraCmd.max()), ex.n,
+			ms(ex.smallFirstAnsw.median()), ms(ex.smallFirstAnsw.min()), ms(ex.smallFirstAnsw.max()), ex.small,
+			ms(ex.firstAnswer.median()), ms(ex.firstAnswer.min()), ms(ex.firstAnswer.max()), ex.n)
 		p("nslab max RSS during a fresh up of %d hosts: %.1f MiB.\n\n", ex.n, float64(slices.Max(ex.rss))/1024)
 		if len(ex.ipExec) > 0 {
 			ipm := ex.ipExec.median()
@@ -227,6 +232,11 @@ func targets(c config, res map[key]*result, ex *extras) string {
 		g := float64(ex.extra.median()) / float64(max(ex.smallExtra.median(), time.Millisecond))
 		line(g <= 2, "one-node change proportional to the change, not to the lab: adding a host costs %s ms beyond an unchanged up at %d hosts, %s ms at %d hosts (%.1f× for a lab %d× the size); the whole up that adds it is %.1f%% of a fresh up",
 			ms(ex.extra.median()), ex.n, ms(ex.smallExtra.median()), ex.small, g, ex.n/ex.small, 100*float64(ex.change.median())/f)
+		// The same for nslab's own part, without the first packet's
+		// flood, which grows with the switch whatever builds it.
+		gc := float64(ex.extraCmd.median()) / float64(max(ex.smallExtraCmd.median(), time.Millisecond))
+		line(gc <= 2, "one-node change, nslab's own part (the up command, without the wait for the first answer): %s ms beyond an unchanged up at %d hosts, %s ms at %d hosts (%.1f×)",
+			ms(ex.extraCmd.median()), ex.n, ms(ex.smallExtraCmd.median()), ex.small, gc)
 		if len(ex.ipExec) > 0 {
 			v := float64(ex.nsExec.median()) / float64(ex.ipExec.median())
 			line(v <= 1.2, "nslab netns exec ≤ 1.2× ip netns exec: %.2f× (nslab exec LAB NODE: %.2f×)", v, float64(ex.labExec.median())/float64(ex.ipExec.median()))
