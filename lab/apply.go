@@ -336,8 +336,10 @@ func (s *session) createNodes(ctx context.Context, nodes []*NodeModel, w int, j 
 func setupNode(lab string, n *NodeModel, h *netlink.Handle, bridge *int32, quiet bool) error {
 	// Sysctls first: with IPv6 off before lo comes up, the kernel
 	// neither gives lo IPv6 nor takes it away again.
+	var w sysctl.Writer
+	defer w.Close()
 	for _, kv := range nodeSysctls(n) {
-		if err := writeSysctl(kv[0], kv[1]); err != nil {
+		if err := w.Write(kv[0], kv[1]); err != nil {
 			return err
 		}
 	}
@@ -435,32 +437,6 @@ func (s *session) endQuiet() error {
 		if err != nil {
 			return fmt.Errorf("netns %q: %w", ns, err)
 		}
-	}
-	return nil
-}
-
-// writeSysctl writes one sysctl of the calling thread's namespace with
-// plain system calls (sysctl.Write goes through os.File, which costs a few
-// more per file, and a namespace gets two or more of them).
-func writeSysctl(key, value string) error {
-	p, err := sysctl.Path(key)
-	if err != nil {
-		return err
-	}
-	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			// sysctl.Write explains a missing key (kernel feature or typo).
-			return sysctl.Write(key, value)
-		}
-		return fmt.Errorf("set sysctl %s: %w", key, err)
-	}
-	_, err = unix.Write(fd, []byte(value))
-	if cerr := unix.Close(fd); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("set sysctl %s=%s: %w", key, value, err)
 	}
 	return nil
 }

