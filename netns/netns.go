@@ -158,12 +158,15 @@ func createName(p string) error {
 	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("%s exists already: %w", p, fs.ErrExist)
+			return existsError(p)
 		}
 		return permHint(fmt.Errorf("create %s: %w", p, err))
 	}
 	return unix.Close(fd)
 }
+
+// existsError says that the name p is taken.
+func existsError(p string) error { return fmt.Errorf("%s exists already: %w", p, fs.ErrExist) }
 
 // An anchor is an unnamed file in Dir (O_TMPFILE) that CreateMany gives
 // every name to, as hard links, instead of creating a file per name: the
@@ -202,7 +205,7 @@ func (a *anchor) link(p string) error {
 			return nil
 		}
 		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("%s exists already: %w", p, fs.ErrExist)
+			return existsError(p)
 		}
 	}
 	return createName(p)
@@ -301,7 +304,7 @@ func Attach(name string, pid int) error {
 	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return &Error{"attach", name, fmt.Errorf("%s exists already: %w", p, fs.ErrExist)}
+			return &Error{"attach", name, existsError(p)}
 		}
 		return &Error{"attach", name, permHint(err)}
 	}

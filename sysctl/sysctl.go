@@ -126,9 +126,13 @@ func write(key, value string) error {
 		if errors.As(werr, &pe) {
 			werr = pe.Err
 		}
-		return fmt.Errorf("value %q refused by the kernel: %w", value, werr)
+		return refused(value, werr)
 	}
 	return cerr
+}
+
+func refused(value string, err error) error {
+	return fmt.Errorf("value %q refused by the kernel: %w", value, err)
 }
 
 func read(key string) (string, error) {
@@ -262,7 +266,7 @@ func (w *Writer) Write(key, value string) error {
 		return &Error{Op: "set", Key: key, Err: cerr}
 	}
 	if err != nil {
-		return &Error{Op: "set", Key: key, Err: fmt.Errorf("value %q refused by the kernel: %w", value, err)}
+		return &Error{Op: "set", Key: key, Err: refused(value, err)}
 	}
 	return nil
 }
