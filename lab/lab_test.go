@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -517,5 +518,88 @@ links:
 	defer a.Close()
 	if r := probe.Probe(t.Context(), probe.Request{NS: a, Proto: probe.ICMP, Dst: netip.MustParseAddr("198.18.7.2"), Timeout: 5 * time.Second}); r.Verdict != probe.OK {
 		t.Errorf("a -> c: %s (%v)", r.Verdict, r.Err)
+	}
+}
+
+const v4Pair = `
+name: x
+nodes:
+  a:
+    interfaces: {eth0: {addresses: [198.18.7.1/24]}}
+  b:
+    interfaces: {eth0: {addresses: [198.18.7.2/24]}}
+links:
+  - endpoints: [a:eth0, b:eth0]
+`
+
+// TestIPv4NodeGainsIPv6 checks how a node without IPv6 is kept quiet: IPv6
+// stays on (lo has ::1) but its interfaces get no link-local address, so
+// they send nothing; and that an up giving the node IPv6 addresses makes it
+// again with IPv6 as a fresh up would (it used to fail: "permission
+// denied", IPv6 being disabled in the namespace).
+func TestIPv4NodeGainsIPv6(t *testing.T) {
+	spec := parse(t, v4Pair)
+	labtest.Up(t, spec)
+	nsA := spec.NetNSName("a")
+	out, err := exec.Command("ip", "-n", nsA, "-d", "link", "show", "eth0").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "addrgenmode none") {
+		t.Errorf("a:eth0 is not addrgenmode none (err %v):\n%s", err, out)
+	}
+	addrs := func(ns, dev string) []netip.Prefix {
+		t.Helper()
+		h, err := netns.Open(ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		nh, err := nl.NewHandle(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nh.Close()
+		l, err := ipaddr.List(nh, dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	for _, a := range addrs(nsA, "eth0") {
+		if a.Addr().Is6() {
+			t.Errorf("a:eth0 has IPv6 address %s; want none", a)
+		}
+	}
+	if !slices.Contains(addrs(nsA, "lo"), netip.MustParsePrefix("::1/128")) {
+		t.Errorf("a:lo has no ::1: %v", addrs(nsA, "lo"))
+	}
+	before := ino(t, nsA)
+
+	y := strings.Replace(v4Pair, "198.18.7.1/24]", `198.18.7.1/24, "fd00:7::1/64"]`, 1)
+	y = strings.Replace(y, "198.18.7.2/24]", `198.18.7.2/24, "fd00:7::2/64"]`, 1)
+	spec2, err := topo.Parse([]byte(y), "v6.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec2.Name = spec.Name
+	if _, err := lab.Up(t.Context(), spec2, lab.Options{}); err != nil {
+		t.Fatalf("up with IPv6 added: %v", err)
+	}
+	if ino(t, nsA) == before {
+		t.Error("a was not made again when it gained IPv6")
+	}
+	var ll bool
+	for _, a := range addrs(nsA, "eth0") {
+		ll = ll || a.Addr().IsLinkLocalUnicast()
+	}
+	if !ll {
+		t.Errorf("a:eth0 has no link-local address after it gained IPv6: %v", addrs(nsA, "eth0"))
+	}
+	h, err := netns.Open(nsA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	r := probe.Probe(t.Context(), probe.Request{NS: h, Proto: probe.ICMP, Dst: netip.MustParseAddr("fd00:7::2"), Timeout: 5 * time.Second})
+	if r.Verdict != probe.OK {
+		t.Errorf("a -> b fd00:7::2 after the change: %s (%v)", r.Verdict, r.Err)
 	}
 }

@@ -68,7 +68,10 @@ func NewPlan(old, want *Model) *Plan {
 	deleted := map[string]bool{}
 	for _, on := range old.sortedNodes() {
 		nn := want.Nodes[on.Name]
-		if nn == nil || nn.Switch != on.Switch || nn.NS != on.NS || nn.HostDev != on.HostDev {
+		// IPv6 is set up when a namespace is made (nodeSysctls,
+		// silentIPv6): a node that gains or loses it is made again.
+		if nn == nil || nn.Switch != on.Switch || nn.NS != on.NS || nn.HostDev != on.HostDev ||
+			nn.IPv6 != on.IPv6 || silentIPv6(nn) != silentIPv6(on) {
 			p.DelNodes = append(p.DelNodes, on)
 			deleted[on.Name] = true
 		}

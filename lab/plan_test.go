@@ -107,6 +107,23 @@ func TestPlanChanges(t *testing.T) {
 			},
 			want: []string{"- route default via 198.18.2.1", "+ route 198.18.1.0/24 via 198.18.2.1"},
 		},
+		{
+			// IPv6 is set up when the namespace is made (silentIPv6).
+			name: "node gains IPv6",
+			edit: func(s string) string {
+				return strings.Replace(s, "198.18.2.10/24]", `198.18.2.10/24, "fd00:2::10/64"]`, 1)
+			},
+			want:  []string{"- node h2 (netns pl-h2)", "+ node h2 (netns pl-h2)", "+ link h2:eth0 <-> r1:eth1"},
+			nodes: 1, dels: 1, links: 1,
+		},
+		{
+			name: "node without IPv6 gets an IPv6 sysctl",
+			edit: func(s string) string {
+				return strings.Replace(s, "  h1:\n", "  h1:\n    sysctls: {net.ipv6.conf.all.disable_ipv6: 0}\n", 1)
+			},
+			want:  []string{"- node h1 (netns pl-h1)", "+ node h1 (netns pl-h1)"},
+			nodes: 1, dels: 1, links: 1,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -169,6 +169,33 @@ func QueueSetByIndex(b *nl.Batch, index int32, name string, up bool, alias strin
 	return nil
 }
 
+// QueueAddrGenNone queues on b what `ip link set dev NAME addrgenmode none`
+// does, for the device with interface index index (name labels errors):
+// the kernel then gives the device no IPv6 link-local address when it comes
+// up, so the device sends no duplicate address detection, router
+// solicitation or MLD report, while IPv6 itself stays on (addresses can
+// still be added). Queue it before the device comes up. It cannot be part
+// of the device's creation (the kernel refuses IFLA_AF_SPEC there), and a
+// kernel without IPv6 refuses it (EAFNOSUPPORT).
+func QueueAddrGenNone(b *nl.Batch, index int32, name string) error {
+	const op = "set addrgenmode none on"
+	if index <= 0 {
+		return badIndex(op, name, index)
+	}
+	req := nl.NewRequest(unix.RTM_NEWLINK, 0)
+	msg := vnl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = index
+	req.AddData(msg)
+	spec := vnl.NewRtAttr(unix.IFLA_AF_SPEC, nil)
+	spec.AddRtAttr(unix.AF_INET6, nil).AddRtAttr(unix.IFLA_INET6_ADDR_GEN_MODE, []byte{addrGenModeNone})
+	req.AddData(spec)
+	b.Add(req, func(err error) error { return newError(op, "", name, err) })
+	return nil
+}
+
+// addrGenModeNone is IN6_ADDR_GEN_MODE_NONE (linux/if_link.h).
+const addrGenModeNone = 1
+
 // checkIndex names SetByIndex's operation for errors and refuses an index
 // that cannot be a device's.
 func checkIndex(index int32, name string, up bool) (op string, err error) {
@@ -177,9 +204,13 @@ func checkIndex(index int32, name string, up bool) (op string, err error) {
 		op = "bring up"
 	}
 	if index <= 0 {
-		return op, newError(op, "", name, fmt.Errorf("interface index %d: want a positive index", index))
+		return op, badIndex(op, name, index)
 	}
 	return op, nil
+}
+
+func badIndex(op, name string, index int32) error {
+	return newError(op, "", name, fmt.Errorf("interface index %d: want a positive index", index))
 }
 
 func setByIndex(req *vnl.NetlinkRequest, index int32, up bool, alias string) {
