@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +89,14 @@ func measure(t *testing.T, ctx context.Context, tp floor.Topo, up, down func() e
 		t.Fatalf("%s: %v", tp.Prefix, err)
 	}
 	dUp := time.Since(t0)
+	// Both builds keep IPv6 quiet: no address (not even link-local) on a
+	// host's link, so that nothing floods the switch.
+	for _, i := range []int{0, tp.N - 1} {
+		out, err := exec.Command("ip", "-n", tp.NodeNS(i), "-6", "-o", "addr", "show", "dev", "eth0").CombinedOutput()
+		if err != nil || len(out) > 0 {
+			t.Errorf("%s eth0: want no IPv6 address (err %v):\n%s", tp.NodeNS(i), err, out)
+		}
+	}
 	w, err := newFreeWaiter()
 	if err != nil {
 		t.Fatal(err)

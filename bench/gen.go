@@ -32,10 +32,11 @@ func topoYAML(t floor.Topo, name string) string {
 // batchFiles returns the `ip -batch` inputs of t: the root batch, the
 // switch batch (star only, "" otherwise) and one batch per node.
 //
-// IPv6: the switch and (line) the routers get disable_ipv6 through one
-// `netns exec ... sysctl` each, like nslab and the floor; the star's hosts
-// get `addrgenmode none` on eth0 instead, which silences IPv6 on the only
-// device that carries traffic without a process per host (the fastest
+// IPv6: the switch gets disable_ipv6 through one `netns exec ... sysctl`,
+// like nslab and the floor; the star's hosts get `addrgenmode none` on eth0,
+// as nslab and the floor give their nodes' links, without a process per
+// host; the line's routers need a `netns exec ... sysctl` for ip_forward
+// anyway, and disable_ipv6 rides in the same process (the fastest
 // equivalent ip -batch has).
 func batchFiles(t floor.Topo) (root, sw string, perNS []string) {
 	var r strings.Builder

@@ -221,6 +221,8 @@ func benchmark(ctx context.Context, c config) error {
 			tools = append(tools, &batchTool{dir: dir})
 		case "floor-hold":
 			tools = append(tools, &floorHoldTool{floorTool: floorTool{bin: fb}})
+		case "floor-v6sysctl":
+			tools = append(tools, &floorV6SysctlTool{floorTool{bin: fb}})
 		case "floor-ipdel":
 			tools = append(tools, &floorIPDelTool{floorTool: floorTool{bin: fb}, dir: dir})
 		case "nslab-ipdel":
@@ -232,7 +234,7 @@ func benchmark(ctx context.Context, c config) error {
 			}
 			tools = append(tools, &mininetTool{dir: dir})
 		default:
-			return fmt.Errorf("unknown tool %q (want nslab, floor, batch, mininet, floor-hold, floor-ipdel, nslab-ipdel)", name)
+			return fmt.Errorf("unknown tool %q (want nslab, floor, batch, mininet, floor-hold, floor-v6sysctl, floor-ipdel, nslab-ipdel)", name)
 		}
 	}
 	started := time.Now().UTC()

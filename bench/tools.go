@@ -315,6 +315,17 @@ func (f *floorHoldTool) down(ctx context.Context, t floor.Topo) error {
 	return err
 }
 
+// floorV6SysctlTool is the floor with IPv6 disabled in each node by a sysctl
+// write, as before 2026-12-03 (now addrgenmode none on its links): a
+// diagnostic. Only run when named (-tools floor-v6sysctl).
+type floorV6SysctlTool struct{ floorTool }
+
+func (f *floorV6SysctlTool) name() string { return "floor-v6sysctl" }
+func (f *floorV6SysctlTool) up(ctx context.Context, t floor.Topo) (upStats, error) {
+	out, rss, err := run(ctx, nil, f.bin, "-v6sysctl", "up", t.Kind, strconv.Itoa(t.N), t.Prefix)
+	return upStats{maxRSS: rss, phases: strings.TrimSpace(string(out))}, err
+}
+
 // floorIPDelTool builds the lab with the floor program and removes it with
 // `ip -batch` of `netns del` (the batch tool's teardown): a diagnostic that
 // separates the cost of the teardown method from that of the lab's contents.

@@ -7,14 +7,16 @@
 // that is not needed):
 //   - namespaces: W worker goroutines, each locked to its OS thread, call
 //     unshare(CLONE_NEWNET) once per namespace, write the namespace's sysctls
-//     while inside, bind-mount /proc/thread-self/ns/net on /run/netns/NAME
+//     while inside (the switch: disable_ipv6; line routers: ip_forward), bind-mount /proc/thread-self/ns/net on /run/netns/NAME
 //     exactly like `ip netns add`, and open one rtnetlink socket there;
 //     the switch gets its bridge in the same step. A worker's thread is put
 //     back in its first namespace at the end and only then unlocked.
 //   - links: one RTM_NEWLINK per veth pair, with both ends born in their
 //     namespaces with fixed ifindexes (star: the switch end born enslaved and
 //     up), sent one at a time since the kernel's RTNL lock serialises them.
-//   - config: one sendmsg per namespace carrying lo up, the links up, the
+//   - config: one sendmsg per namespace carrying addrgenmode none for each
+//     link (no IPv6 autoconfiguration without a sysctl write, whose path
+//     lookup grows with the number of namespaces), lo up, the links up, the
 //     addresses and the routes, acknowledged together. The star's bridge is
 //     built with multicast snooping off and gets it on once the ports are
 //     up, as nslab does (each port coming up would otherwise re-arm every
@@ -56,7 +58,9 @@ const NetNSDir = "/run/netns"
 // to r(k+1):eth0 (198.19.0.0+2k+1/31); forwarding is on; each router has a
 // default route to its right neighbour (the last one: to its left one) and
 // routes to the CIDR blocks of everything left of its left link, through the
-// left neighbour. Every namespace has IPv6 disabled.
+// left neighbour. No namespace sends IPv6: the switch has it disabled by a
+// sysctl, the nodes' links get no link-local address (addrgenmode none),
+// as nslab does.
 type Topo struct {
 	Kind   string // "star" or "line"
 	N      int    // hosts (star) or routers (line)
@@ -152,6 +156,7 @@ type Phases struct {
 // namespace until Close.
 type Lab struct {
 	t     Topo
+	v6    bool  // IPv6 silenced by a sysctl (SysctlV6)
 	nsfd  []int // by Names() index
 	sock  []int
 	names []string
@@ -178,7 +183,13 @@ func (l *Lab) Close() {
 }
 
 // Up builds t with w workers. On error the caller removes what exists (Down).
-func Up(t Topo, w int) (*Lab, Phases, error) {
+func Up(t Topo, w int) (*Lab, Phases, error) { return up(t, w, false) }
+
+// UpSysctlV6 is Up with IPv6 disabled in every node by a sysctl write
+// (net.ipv6.conf.all.disable_ipv6) instead of addrgenmode none on its links.
+func UpSysctlV6(t Topo, w int) (*Lab, Phases, error) { return up(t, w, true) }
+
+func up(t Topo, w int, v6sysctl bool) (*Lab, Phases, error) {
 	var ph Phases
 	if t.Kind != "star" && t.Kind != "line" {
 		return nil, ph, fmt.Errorf("floor: unknown topology %q (want star or line)", t.Kind)
@@ -186,7 +197,7 @@ func Up(t Topo, w int) (*Lab, Phases, error) {
 	if err := prepareDir(); err != nil {
 		return nil, ph, err
 	}
-	l := &Lab{t: t, names: t.Names()}
+	l := &Lab{t: t, names: t.Names(), v6: v6sysctl}
 	fd, err := unix.Open(NetNSDir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, ph, fmt.Errorf("floor: unnamed file in %s: %w", NetNSDir, err)
@@ -384,7 +395,10 @@ func (l *Lab) makeOne(i int) error {
 		return fmt.Errorf("netns %q: unshare: %w", name, err)
 	}
 	// One write: the kernel copies all.disable_ipv6 to default as well.
-	sysctls := []string{"ipv6/conf/all/disable_ipv6"}
+	var sysctls []string
+	if l.v6 || (l.t.Kind == "star" && i == len(l.names)-1) {
+		sysctls = append(sysctls, "ipv6/conf/all/disable_ipv6")
+	}
 	if l.t.Kind == "line" {
 		sysctls = append(sysctls, "ipv4/ip_forward")
 	}
@@ -456,7 +470,11 @@ func (l *Lab) starPort(i, sw int) error {
 // lineLink creates link k from router k's socket: eth1 up in k, eth0 in k+1.
 func (l *Lab) lineLink(k int) error {
 	var b msgs
-	b.add(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL, ifinfo(eth1Index, unix.IFF_UP),
+	var flags uint32
+	if l.v6 {
+		flags = unix.IFF_UP
+	}
+	b.add(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL, ifinfo(eth1Index, flags),
 		attrStr(unix.IFLA_IFNAME, "eth1"),
 		nest(unix.IFLA_LINKINFO, attrStr(unix.IFLA_INFO_KIND, "veth"),
 			nest(unix.IFLA_INFO_DATA, nestRaw(1 /* VETH_INFO_PEER */, ifinfo(eth0Index, 0),
@@ -473,6 +491,11 @@ func (l *Lab) lineLink(k int) error {
 func (l *Lab) configure(i int) error {
 	var b msgs
 	up := func(idx int32) {
+		if !l.v6 && idx != 1 {
+			// No link-local address, so no autoconfiguration traffic.
+			b.add(unix.RTM_NEWLINK, 0, ifinfo(idx, 0), nest(unix.IFLA_AF_SPEC,
+				nest(unix.AF_INET6, attrRaw(unix.IFLA_INET6_ADDR_GEN_MODE, []byte{1 /* none */}))))
+		}
 		b.add(unix.RTM_NEWLINK, 0, ifinfo(idx, unix.IFF_UP))
 	}
 	addr := func(idx int32, a netip.Addr, bits int) {

@@ -25,6 +25,7 @@ func init() { runtime.LockOSThread() }
 func main() {
 	j := flag.Int("j", 2, "workers")
 	hold := flag.Bool("hold", false, "down: hold every namespace open until all names are gone")
+	v6sysctl := flag.Bool("v6sysctl", false, "up: disable IPv6 in each node by a sysctl, not addrgenmode none on its links")
 	flag.Parse()
 	a := flag.Args()
 	if len(a) != 4 {
@@ -39,7 +40,11 @@ func main() {
 	t := floor.Topo{Kind: a[1], N: n, Prefix: a[3]}
 	switch a[0] {
 	case "up":
-		l, ph, err := floor.Up(t, *j)
+		upf := floor.Up
+		if *v6sysctl {
+			upf = floor.UpSysctlV6
+		}
+		l, ph, err := upf(t, *j)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "floor:", err)
 			os.Exit(1)
