@@ -485,7 +485,7 @@ func nodeSysctls(n *NodeModel) [][2]string {
 // 100, 360 µs among the last of 1000: see bench/PROFILE.md, "Ninth pass").
 // Its lo keeps ::1. A node whose answer changes is made again (NewPlan).
 func silentIPv6(n *NodeModel) bool {
-	return !n.Switch && !n.IPv6 && !setsIPv6(n) && haveIPv6()
+	return n.NS != "" && !n.Switch && !n.IPv6 && !setsIPv6(n) && haveIPv6() // not the host's own ends
 }
 
 // haveIPv6 reports whether the kernel has IPv6 (it may be built without it

@@ -528,8 +528,11 @@ nodes:
     interfaces: {eth0: {addresses: [198.18.7.1/24]}}
   b:
     interfaces: {eth0: {addresses: [198.18.7.2/24]}}
+host:
+  interfaces: {hv4: {addresses: [198.18.8.1/24]}}
 links:
   - endpoints: [a:eth0, b:eth0]
+  - endpoints: [a:eth1, host:hv4]
 `
 
 // TestIPv4NodeGainsIPv6 checks how a node without IPv6 is kept quiet: IPv6
@@ -539,11 +542,20 @@ links:
 // denied", IPv6 being disabled in the namespace).
 func TestIPv4NodeGainsIPv6(t *testing.T) {
 	spec := parse(t, v4Pair)
+	renameHostEnds(t, spec)
+	hostIf := spec.Host.Interfaces[0].Name
 	labtest.Up(t, spec)
 	nsA := spec.NetNSName("a")
-	out, err := exec.Command("ip", "-n", nsA, "-d", "link", "show", "eth0").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "addrgenmode none") {
-		t.Errorf("a:eth0 is not addrgenmode none (err %v):\n%s", err, out)
+	for _, dev := range []string{"eth0", "eth1"} {
+		out, err := exec.Command("ip", "-n", nsA, "-d", "link", "show", dev).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "addrgenmode none") {
+			t.Errorf("a:%s is not addrgenmode none (err %v):\n%s", dev, err, out)
+		}
+	}
+	// The host's own end is the host's business: left as the kernel makes it.
+	out, err := exec.Command("ip", "-d", "link", "show", hostIf).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "addrgenmode none") {
+		t.Errorf("host end %s: want the kernel's addrgenmode (err %v):\n%s", hostIf, err, out)
 	}
 	addrs := func(ns, dev string) []netip.Prefix {
 		t.Helper()
@@ -573,7 +585,8 @@ func TestIPv4NodeGainsIPv6(t *testing.T) {
 	}
 	before := ino(t, nsA)
 
-	y := strings.Replace(v4Pair, "198.18.7.1/24]", `198.18.7.1/24, "fd00:7::1/64"]`, 1)
+	y := strings.Replace(v4Pair, "hv4", hostIf, -1)
+	y = strings.Replace(y, "198.18.7.1/24]", `198.18.7.1/24, "fd00:7::1/64"]`, 1)
 	y = strings.Replace(y, "198.18.7.2/24]", `198.18.7.2/24, "fd00:7::2/64"]`, 1)
 	spec2, err := topo.Parse([]byte(y), "v6.yaml")
 	if err != nil {
