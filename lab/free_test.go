@@ -9,8 +9,9 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// A pinned namespace outlives its name until release; one over the set's
-// limit is not pinned and is freed as soon as its name is gone.
+// A pinned namespace outlives its name until release; the first ones (early)
+// and one over the set's limit are not pinned and are freed as soon as their
+// names are gone.
 func TestPinSetHoldsNamespacesUntilRelease(t *testing.T) {
 	nslabtest.RequireRoot(t)
 	s, err := newSession("", nil)
@@ -23,10 +24,16 @@ func TestPinSetHoldsNamespacesUntilRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newPinSet()
-	p.limit = 2
+	if p.early != earlyRelease {
+		t.Fatalf("a new set lets go of the first %d, want %d", p.early, earlyRelease)
+	}
+	p.early, p.limit = 1, 2
 	defer p.release()
-	var ids []int32
-	for range 3 {
+	var (
+		ids   []int32
+		names []string
+	)
+	for range 4 {
 		name := nslabtest.Name(t, 20)
 		h, err := netns.Create(name, nil)
 		if err != nil {
@@ -49,6 +56,11 @@ func TestPinSetHoldsNamespacesUntilRelease(t *testing.T) {
 		}
 		ids = append(ids, id)
 		p.hold(ph)
+		names = append(names, name)
+	}
+	// Names go once all are watched: a namespace freed earlier would give
+	// its NSID to the next one.
+	for _, name := range names {
 		if err := netns.Delete(name); err != nil {
 			t.Fatal(err)
 		}
@@ -61,28 +73,31 @@ func TestPinSetHoldsNamespacesUntilRelease(t *testing.T) {
 		defer w.mu.Unlock()
 		return w.pending[id]
 	}
-	// The third was closed at once: the kernel frees it.
+	// The first and the fourth were closed at once: the kernel frees them.
 	deadline := time.Now().Add(20 * time.Second)
-	for pending(ids[2]) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the unpinned namespace (NSID %d) was not freed within 20 s", ids[2])
-		}
-		select {
-		case <-w.changed:
-		case <-time.After(50 * time.Millisecond):
+	for _, id := range []int32{ids[0], ids[3]} {
+		for pending(id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("an unpinned namespace (NSID %d) was not freed within 20 s", id)
+			}
+			select {
+			case <-w.changed:
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	}
 	// The pinned two are alive and usable, their names gone.
 	for i, h := range p.hs {
-		if !pending(ids[i]) {
-			t.Errorf("pinned namespace (NSID %d) was freed before release", ids[i])
+		id := ids[i+1]
+		if !pending(id) {
+			t.Errorf("pinned namespace (NSID %d) was freed before release", id)
 		}
 		nh, err := netlink.NewHandleAt(h)
 		if err != nil {
-			t.Fatalf("pinned namespace (NSID %d): %v", ids[i], err)
+			t.Fatalf("pinned namespace (NSID %d): %v", id, err)
 		}
 		if _, err := nh.LinkByName("lo"); err != nil {
-			t.Errorf("pinned namespace (NSID %d): lo: %v", ids[i], err)
+			t.Errorf("pinned namespace (NSID %d): lo: %v", id, err)
 		}
 		nh.Close()
 	}
