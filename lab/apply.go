@@ -450,14 +450,16 @@ func (s *session) endQuiet() error {
 // interface.
 func nodeSysctls(n *NodeModel) [][2]string {
 	var kv [][2]string
-	if silentIPv6(n) {
-		// Nothing: configure gives its interfaces no link-local address.
-	} else if n.Switch || !n.IPv6 {
+	switch {
+	case silentIPv6(n):
+		// Nothing to write: configure gives its links no link-local
+		// address.
+	case n.Switch || !n.IPv6:
 		// One write: the kernel copies all.disable_ipv6 to default too
 		// (addrconf_disable_ipv6), so lo and every device made later
 		// have no IPv6.
 		kv = append(kv, [2]string{"net.ipv6.conf.all.disable_ipv6", "1"})
-	} else {
+	default:
 		for _, c := range []string{"all", "default"} {
 			kv = append(kv,
 				[2]string{"net.ipv6.conf." + c + ".accept_dad", "0"},

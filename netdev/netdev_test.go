@@ -535,3 +535,53 @@ func TestAddVethMACs(t *testing.T) {
 		t.Errorf("m0 in B: %v, %v; want MAC %v", l, err, mb)
 	}
 }
+
+// A device set to addrgenmode none before it comes up gets no IPv6
+// link-local address, while its peer, left as the kernel makes it, does.
+func TestQueueAddrGenNone(t *testing.T) {
+	t.Parallel()
+	_, ha := newNS(t)
+	nsB, hb := newNS(t)
+	if err := netdev.AddVeth(ha, netdev.End{Name: "a0", Index: 20}, netdev.End{NS: nsB, Name: "b0", Index: 21}, hb); err != nil {
+		t.Fatal(err)
+	}
+	b := nl.NewBatch(ha)
+	if err := netdev.QueueAddrGenNone(b, 20, "a0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := netdev.QueueSetByIndex(b, 20, "a0", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if err := netdev.SetByIndex(hb, 21, "b0", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	v6 := func(h *netlink.Handle, dev string) []netip.Prefix {
+		t.Helper()
+		all, err := ipaddr.List(h, dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []netip.Prefix
+		for _, p := range all {
+			if p.Addr().Is6() {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	// b0 gets its link-local address when the pair's carrier comes up, as
+	// a0 would have.
+	waitFor(t, "b0's link-local address", func() bool { return len(v6(hb, "b0")) > 0 })
+	if got := v6(ha, "a0"); len(got) > 0 {
+		t.Errorf("a0 has IPv6 addresses %v; want none (addrgenmode none)", got)
+	}
+	if i := get(t, ha, "a0"); !i.Up {
+		t.Error("a0 is not up")
+	}
+	if err := netdev.QueueAddrGenNone(b, 0, "a0"); err == nil || !strings.Contains(err.Error(), "a0") {
+		t.Errorf("index 0: got %v, want an error naming a0", err)
+	}
+}
