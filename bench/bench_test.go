@@ -183,3 +183,15 @@ func TestWaiterReusedNSID(t *testing.T) {
 		t.Fatalf("a live namespace (NSID %d) counts as freed: %d left, want 1", id2, n)
 	}
 }
+
+func TestWaiterBatches(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
+	w := &freeWaiter{times: []time.Time{at(2), at(40), at(40.5), at(41.9), at(45), at(800)}}
+	if got, want := w.batches(t0), " +2ms×1 +40ms×3 +45ms×1 +800ms×1"; got != want {
+		t.Errorf("batches = %q, want %q", got, want)
+	}
+	if got := (&freeWaiter{}).batches(t0); got != "" {
+		t.Errorf("no notices: %q", got)
+	}
+}

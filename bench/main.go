@@ -348,6 +348,7 @@ func once(ctx context.Context, tl tool, t floor.Topo, first bool, r *result, ver
 	if verbose {
 		fmt.Fprintf(os.Stderr, "  %-7s %s N=%-5d up %s (cmd %s) down %s (cmd %s) rss %d KiB %s\n",
 			tl.name(), t.Kind, t.N, secs(up), secs(upCmd), secs(down), secs(downCmd), st.maxRSS, st.phases)
+		fmt.Fprintf(os.Stderr, "          cleanup batches (start after the down command's, size; the last is the sentinel):%s\n", w.batches(t1))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ type freeWaiter struct {
 	pending map[int32]bool
 	gone    map[int32]bool // announced, maybe before watch returned
 	changed chan struct{}
+	times   []time.Time // of each RTM_DELNSID, for batches
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -87,6 +89,7 @@ func (w *freeWaiter) read() {
 				if id, ok := nsidOf(b[unix.NLMSG_HDRLEN:l]); ok {
 					w.mu.Lock()
 					w.gone[id] = true
+					w.times = append(w.times, time.Now())
 					w.mu.Unlock()
 					select {
 					case w.changed <- struct{}{}:
@@ -190,4 +193,35 @@ func (w *freeWaiter) close() {
 	<-w.done
 	unix.Close(w.fd)
 	w.root.Close()
+}
+
+// batches describes the kernel's cleanup batches as seen in the notices:
+// the kernel announces every namespace of a batch at its start, in one
+// burst, so notices less than 2 ms apart are counted as one batch. Each is
+// printed as its start after t1 and its size; the last is the sentinel's.
+// It shows, for one teardown, when the kernel started freeing what.
+func (w *freeWaiter) batches(t1 time.Time) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var b strings.Builder
+	var start, last time.Time
+	n := 0
+	flush := func() {
+		if n > 0 {
+			fmt.Fprintf(&b, " +%.0fms×%d", float64(start.Sub(t1).Microseconds())/1000, n)
+		}
+	}
+	for _, t := range w.times {
+		if n > 0 && t.Sub(last) > 2*time.Millisecond {
+			flush()
+			n = 0
+		}
+		if n == 0 {
+			start = t
+		}
+		n++
+		last = t
+	}
+	flush()
+	return b.String()
 }
