@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +194,17 @@ func TestWaiterBatches(t *testing.T) {
 	}
 	if got := (&freeWaiter{}).batches(t0); got != "" {
 		t.Errorf("no notices: %q", got)
+	}
+}
+
+func TestMininetLineConfig(t *testing.T) {
+	c := mininetLineConfig(3)
+	want := []string{
+		"ip link set bzmr0-eth1 up; ip addr add 198.19.0.0/31 dev bzmr0-eth1; sysctl -qw net.ipv4.ip_forward=1; ip route add 0.0.0.0/0 via 198.19.0.1",
+		"ip link set bzmr1-eth0 up; ip addr add 198.19.0.1/31 dev bzmr1-eth0; ip link set bzmr1-eth1 up; ip addr add 198.19.0.2/31 dev bzmr1-eth1; sysctl -qw net.ipv4.ip_forward=1; ip route add 0.0.0.0/0 via 198.19.0.3",
+		"ip link set bzmr2-eth0 up; ip addr add 198.19.0.3/31 dev bzmr2-eth0; sysctl -qw net.ipv4.ip_forward=1; ip route add 0.0.0.0/0 via 198.19.0.2",
+	}
+	if !slices.Equal(c, want) {
+		t.Errorf("mininetLineConfig(3) =\n%s\nwant\n%s", strings.Join(c, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -80,12 +80,37 @@ func batchFiles(t floor.Topo) (root, sw string, perNS []string) {
 	return r.String(), "", perNS
 }
 
+// mininetLineConfig returns, for Mininet's line (routers bzmr0..), one
+// shell command line per router that sets its addresses, forwarding and
+// routes, as a Mininet user would with r.cmd(): the same addresses and
+// routes as every other tool's line (addresses with `ip`, since Mininet's
+// ifconfig would give a /31 a broadcast address).
+func mininetLineConfig(n int) []string {
+	out := make([]string, n)
+	for j := range n {
+		var c []string
+		if j > 0 {
+			c = append(c, fmt.Sprintf("ip link set bzmr%d-eth0 up", j), fmt.Sprintf("ip addr add %s/31 dev bzmr%d-eth0", floor.LinkAddr(j-1, 1), j))
+		}
+		if j < n-1 {
+			c = append(c, fmt.Sprintf("ip link set bzmr%d-eth1 up", j), fmt.Sprintf("ip addr add %s/31 dev bzmr%d-eth1", floor.LinkAddr(j, 0), j))
+		}
+		c = append(c, "sysctl -qw net.ipv4.ip_forward=1")
+		for _, rt := range floor.LineRoutes(j, n) {
+			c = append(c, fmt.Sprintf("ip route add %s via %s", rt.To, rt.Via))
+		}
+		out[j] = strings.Join(c, "; ")
+	}
+	return out
+}
+
 // mininetScript drives Mininet from stdin: it imports, prints "ready",
-// builds and starts a star on "up" (printing "up" and the host shells' pids),
-// stops it on "down" (or at EOF) and restores the root sysctls that
-// Mininet's fixLimits raises.
+// builds and starts a star or a line on "up" (printing "up" and the nodes'
+// shell pids in order), stops it on "down" (or at EOF) and restores the
+// root sysctls that Mininet's fixLimits raises. Usage: KIND N [CONFIG],
+// CONFIG (line) a JSON list of each router's command line.
 const mininetScript = `
-import sys, subprocess
+import sys, json
 from mininet.net import Mininet
 from mininet.topo import Topo
 from mininet.nodelib import LinuxBridge
@@ -109,9 +134,24 @@ class Star(Topo):
             h = self.addHost('bzmh%d' % i, ip='198.18.%d.%d/16' % (i >> 8, i & 255))
             self.addLink(h, s)
 
+class Line(Topo):
+    def build(self, n):
+        for j in range(n):
+            self.addHost('bzmr%d' % j, ip=None)
+        for k in range(n - 1):
+            self.addLink('bzmr%d' % k, 'bzmr%d' % (k + 1),
+                         intfName1='bzmr%d-eth1' % k, intfName2='bzmr%d-eth0' % (k + 1))
+
 setLogLevel('error')
-n = int(sys.argv[1])
-net = Mininet(topo=Star(n), switch=LinuxBridge, controller=None, build=False,
+kind, n = sys.argv[1], int(sys.argv[2])
+if kind == 'line':
+    config = json.load(open(sys.argv[3]))
+    names = ['bzmr%d' % j for j in range(n)]
+    topo = Line(n)
+else:
+    names = ['bzmh%d' % i for i in range(1, n + 1)]
+    topo = Star(n)
+net = Mininet(topo=topo, switch=LinuxBridge, controller=None, build=False,
               ipBase='198.18.0.0/16', autoSetMacs=False, autoStaticArp=False)
 print('ready', flush=True)
 stopped = False
@@ -121,7 +161,12 @@ try:
         if cmd == 'up':
             net.build()
             net.start()
-            print('up ' + ' '.join(str(h.pid) for h in net.hosts), flush=True)
+            if kind == 'line':
+                for j, name in enumerate(names):
+                    out = net.get(name).cmd(config[j])
+                    if out.strip():
+                        print('config of %s: %s' % (name, out.strip()), file=sys.stderr, flush=True)
+            print('up ' + ' '.join(str(net.get(name).pid) for name in names), flush=True)
         elif cmd == 'down':
             net.stop()
             stopped = True

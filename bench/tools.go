@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -192,7 +193,8 @@ func (b *batchTool) down(ctx context.Context, t floor.Topo) error {
 	return err
 }
 
-// mininetTool drives Debian's Mininet (LinuxBridge, no controller) through
+// mininetTool drives Debian's Mininet (LinuxBridge, no controller; the line is
+// hosts joined by links, configured with one r.cmd() each) through
 // a Python process started (and importing Mininet) before the timer.
 type mininetTool struct {
 	dir string
@@ -206,14 +208,26 @@ type mininetTool struct {
 
 func (m *mininetTool) name() string { return "mininet" }
 func (m *mininetTool) supports(t floor.Topo) bool {
-	return t.Kind == "star" && t.N <= 1000
+	return (t.Kind == "star" || t.Kind == "line") && t.N <= 1000
 }
 func (m *mininetTool) prepare(ctx context.Context, t floor.Topo) error {
-	script := filepath.Join(m.dir, "mn_star.py")
+	script := filepath.Join(m.dir, "mn.py")
 	if err := os.WriteFile(script, []byte(mininetScript), 0o644); err != nil {
 		return err
 	}
-	cmd := exec.Command("/usr/bin/python3", script, strconv.Itoa(t.N))
+	args := []string{script, t.Kind, strconv.Itoa(t.N)}
+	if t.Kind == "line" {
+		b, err := json.Marshal(mininetLineConfig(t.N))
+		if err != nil {
+			return err
+		}
+		cfg := filepath.Join(m.dir, "mn_line.json")
+		if err := os.WriteFile(cfg, b, 0o644); err != nil {
+			return err
+		}
+		args = append(args, cfg)
+	}
+	cmd := exec.Command("/usr/bin/python3", args...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
