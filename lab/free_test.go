@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nslab/nslab/internal/nsthread"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/nslabtest"
 	"github.com/vishvananda/netlink"
@@ -107,5 +108,46 @@ func TestPinSetHoldsNamespacesUntilRelease(t *testing.T) {
 	}
 	if err := w.wait(t.Context(), 20*time.Second); err != nil {
 		t.Fatalf("after release: %v", err)
+	}
+}
+
+// watchHandle proposes an NSID of its own (one request) and, for a
+// namespace that has one already, waits for that one.
+func TestWatchHandleNSIDs(t *testing.T) {
+	nslabtest.RequireRoot(t)
+	s, err := newSession("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	w, err := newFreeWaiter(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := nsthread.Unshare(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := w.watchHandle(fresh); id != nsidBase {
+		t.Errorf("fresh namespace: NSID %d, want the proposed %d", id, nsidBase)
+	}
+	named, err := nsthread.Unshare(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.root.SetNetNsIdByFd(int(named), -1); err != nil {
+		t.Fatal(err)
+	}
+	had, err := s.root.GetNetNsIdByFd(int(named))
+	if err != nil || had < 0 {
+		t.Fatalf("NSID given by the kernel: %d, %v", had, err)
+	}
+	if id := w.watchHandle(named); id != int32(had) {
+		t.Errorf("namespace with NSID %d: watched %d", had, id)
+	}
+	fresh.Close()
+	named.Close()
+	if err := w.wait(t.Context(), 20*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
