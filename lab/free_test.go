@@ -10,20 +10,28 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// A pinned namespace outlives its name until release; the first ones (early)
-// and one over the set's limit are not pinned and are freed as soon as their
-// names are gone.
-func TestPinSetHoldsNamespacesUntilRelease(t *testing.T) {
+// newTestWaiter returns a session in the root namespace and a freeWaiter on
+// it; the session is closed when the test ends.
+func newTestWaiter(t *testing.T) (*session, *freeWaiter) {
+	t.Helper()
 	nslabtest.RequireRoot(t)
 	s, err := newSession("", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.close()
+	t.Cleanup(s.close)
 	w, err := newFreeWaiter(s)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, w
+}
+
+// A pinned namespace outlives its name until release; the first ones (early)
+// and one over the set's limit are not pinned and are freed as soon as their
+// names are gone.
+func TestPinSetHoldsNamespacesUntilRelease(t *testing.T) {
+	_, w := newTestWaiter(t)
 	p := newPinSet()
 	if p.early != earlyRelease {
 		t.Fatalf("a new set lets go of the first %d, want %d", p.early, earlyRelease)
@@ -114,16 +122,7 @@ func TestPinSetHoldsNamespacesUntilRelease(t *testing.T) {
 // watchHandle proposes an NSID of its own (one request) and, for a
 // namespace that has one already, waits for that one.
 func TestWatchHandleNSIDs(t *testing.T) {
-	nslabtest.RequireRoot(t)
-	s, err := newSession("", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
-	w, err := newFreeWaiter(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, w := newTestWaiter(t)
 	fresh, err := nsthread.Unshare(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -7,8 +7,9 @@
 // that is not needed):
 //   - namespaces: W worker goroutines, each locked to its OS thread, call
 //     unshare(CLONE_NEWNET) once per namespace, write the namespace's sysctls
-//     while inside (the switch: disable_ipv6; line routers: ip_forward), bind-mount /proc/thread-self/ns/net on /run/netns/NAME
-//     exactly like `ip netns add`, and open one rtnetlink socket there;
+//     while inside (the switch: disable_ipv6; line routers: ip_forward),
+//     bind-mount /proc/thread-self/ns/net on /run/netns/NAME exactly like
+//     `ip netns add`, and open one rtnetlink socket there;
 //     the switch gets its bridge in the same step. A worker's thread is put
 //     back in its first namespace at the end and only then unlocked.
 //   - links: one RTM_NEWLINK per veth pair, with both ends born in their
