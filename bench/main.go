@@ -49,6 +49,7 @@ type config struct {
 	out       string
 	verbose   bool
 	nslabWait bool
+	builds    []string // other nslab binaries, run as tools named "nslab-" + base name
 }
 
 func main() {
@@ -62,7 +63,11 @@ func main() {
 	flag.StringVar(&c.out, "out", "", "also write the report (markdown) to this file")
 	flag.BoolVar(&c.verbose, "v", false, "print every run")
 	flag.BoolVar(&c.nslabWait, "nslab-wait", false, "time plain 'nslab down LAB' (its own wait for the kernel) instead of 'nslab down --no-wait' plus the harness's waiter")
+	builds := flag.String("builds", "", "other nslab binaries (comma-separated paths) to compare with this tree's, each run as the tool nslab-BASENAME (add it to -tools)")
 	flag.Parse()
+	if *builds != "" {
+		c.builds = strings.Split(*builds, ",")
+	}
 	var err error
 	if c.ns, err = ints(*n); err == nil {
 		c.runs, err = ints(*runs)
@@ -234,7 +239,11 @@ func benchmark(ctx context.Context, c config) error {
 			}
 			tools = append(tools, &mininetTool{dir: dir})
 		default:
-			return fmt.Errorf("unknown tool %q (want nslab, floor, batch, mininet, floor-hold, floor-v6sysctl, floor-ipdel, nslab-ipdel)", name)
+			if b := buildNamed(c.builds, name); b != "" {
+				tools = append(tools, &nslabTool{bin: b, dir: dir, wait: c.nslabWait, label: name})
+				continue
+			}
+			return fmt.Errorf("unknown tool %q (want nslab, floor, batch, mininet, floor-hold, floor-v6sysctl, floor-ipdel, nslab-ipdel, or nslab-NAME for a binary NAME in -builds)", name)
 		}
 	}
 	started := time.Now().UTC()
@@ -281,6 +290,17 @@ func benchmark(ctx context.Context, c config) error {
 		return os.WriteFile(c.out, []byte(rep), 0o644)
 	}
 	return nil
+}
+
+// buildNamed returns the binary in builds that tool name stands for
+// ("nslab-" + its base name), or "".
+func buildNamed(builds []string, name string) string {
+	for _, b := range builds {
+		if "nslab-"+filepath.Base(b) == name {
+			return b
+		}
+	}
+	return ""
 }
 
 func contains(l []string, s string) bool {

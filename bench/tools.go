@@ -85,9 +85,16 @@ type nslabTool struct {
 	// wait runs plain `nslab down LAB`, which waits for the kernel itself;
 	// otherwise `nslab down --no-wait LAB` and the harness's waiter alone.
 	wait bool
+	// label names another build of nslab (see -builds); "" is "nslab".
+	label string
 }
 
-func (n *nslabTool) name() string             { return "nslab" }
+func (n *nslabTool) name() string {
+	if n.label != "" {
+		return n.label
+	}
+	return "nslab"
+}
 func (n *nslabTool) supports(floor.Topo) bool { return true }
 func (n *nslabTool) file(t floor.Topo) string { return filepath.Join(n.dir, labName(t.Kind)+".yaml") }
 func (n *nslabTool) prepare(_ context.Context, t floor.Topo) error {
