@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
 	"syscall"
 	"time"
 
@@ -105,10 +106,14 @@ func Up(ctx context.Context, spec *topo.Spec, o Options) (*Result, error) {
 		st = nil
 	}
 	var old *Model
+	var lost map[string]bool
 	if st != nil {
 		old = st.Model
+		if lost, err = lostNodes(st); err != nil {
+			return nil, err
+		}
 	}
-	plan := NewPlan(old, want)
+	plan := newPlan(old, want, lost)
 	res := &Result{Plan: plan, Model: want}
 	if o.OnPlan != nil {
 		o.OnPlan(plan)
@@ -152,6 +157,38 @@ func Up(ctx context.Context, spec *topo.Spec, o Options) (*Result, error) {
 		return res, fmt.Errorf("%w\nthe lab is partly changed: run 'nslab up' again (it rebuilds the lab) or 'nslab down %s'", err, spec.Name)
 	}
 	return res, nil
+}
+
+// lostNodes returns the nodes of the running lab st whose namespace is gone
+// (a user's `ip netns del`, say), which up then makes again with their
+// links. A name that now holds another namespace is an error: up never
+// touches what is not the lab's. One stat per node: ~3 ms for 1000.
+func lostNodes(st *State) (map[string]bool, error) {
+	var lost map[string]bool
+	var errs []error
+	for _, n := range st.Model.sortedNodes() {
+		ino := st.Owned[n.NS]
+		if ino == 0 {
+			continue // not recorded (an old state): ownership by mark, not checked here
+		}
+		var sb syscall.Stat_t
+		err := syscall.Stat(netns.Path(n.NS), &sb)
+		switch {
+		case err == nil && sb.Ino == ino:
+			continue
+		case err == nil && netns.Exists(n.NS):
+			errs = append(errs, fmt.Errorf("lab %q: %s %q: netns %q is another namespace now, not the lab's: remove it (nslab netns del %s) and run up again, or take the lab down", st.Lab, kind(n), n.Name, n.NS, n.NS))
+			continue
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("lab %q: %s %q: netns %q: %w", st.Lab, kind(n), n.Name, n.NS, err)
+		}
+		// Gone, or a plain file left where it was mounted.
+		if lost == nil {
+			lost = map[string]bool{}
+		}
+		lost[n.Name] = true
+	}
+	return lost, errors.Join(errs...)
 }
 
 // preflight checks, before a first up creates anything, that no name the
@@ -239,8 +276,19 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 	if err := s.deletePorts(p.PeerEndsGone); err != nil {
 		return nil, err
 	}
+	for _, e := range p.StaleEnds {
+		n, err := s.get(e.NS)
+		if err != nil {
+			return nil, err
+		}
+		if err := netdev.Delete(n.h, e.If); err != nil && !errors.Is(err, netdev.ErrNotFound) {
+			return nil, fmt.Errorf("lab %q: interface %s of %s, left by a namespace that vanished: %w", st.Lab, e.If, e.Node, err)
+		}
+	}
 	for _, n := range p.DelNodes {
-		if n.HostDev != "" {
+		// A namespace that vanished gives its host device back when the
+		// kernel frees it.
+		if n.HostDev != "" && netns.Exists(n.NS) {
 			if err := s.returnHostDev(n); err != nil {
 				return nil, err
 			}

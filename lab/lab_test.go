@@ -616,3 +616,109 @@ func TestIPv4NodeGainsIPv6(t *testing.T) {
 		t.Errorf("a -> b fd00:7::2 after the change: %s (%v)", r.Verdict, r.Err)
 	}
 }
+
+// lostPair is v4Pair with a process in a: when a's name is deleted behind
+// nslab's back, the process keeps the namespace alive, unnamed, and with it
+// the veth peers in b and the root namespace.
+const lostPair = `
+name: x
+nodes:
+  a:
+    interfaces: {eth0: {addresses: [198.18.9.1/24]}, eth1: {addresses: [198.18.10.2/24]}}
+    run: ["sleep 300"]
+  b:
+    interfaces: {eth0: {addresses: [198.18.9.2/24]}}
+host:
+  interfaces: {hl: {addresses: [198.18.10.1/24]}}
+links:
+  - endpoints: [a:eth0, b:eth0]
+  - endpoints: [a:eth1, host:hl]
+`
+
+// TestUpRemakesLostNode checks that up repairs a lab one of whose
+// namespaces was deleted with `ip netns del`: it used to answer "up to
+// date: nothing to do" and leave the node missing. The node is made again
+// with its links, its old process stopped, and the lab works as after a
+// fresh up. A name that holds another namespace is refused, untouched.
+func TestUpRemakesLostNode(t *testing.T) {
+	spec := parse(t, lostPair)
+	renameHostEnds(t, spec)
+	labtest.Up(t, spec)
+	nsA := spec.NetNSName("a")
+	before := ino(t, nsA)
+	st1, err := lab.GetStatus(spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPID := st1.Nodes[0].Procs[0].PID
+	if err := netns.Delete(nsA); err != nil { // what `ip netns del` does
+		t.Fatal(err)
+	}
+
+	var plan string
+	res, err := lab.Up(t.Context(), spec, lab.Options{OnPlan: func(p *lab.Plan) { plan = p.String() }})
+	if err != nil {
+		t.Fatalf("up after a's namespace was deleted: %v\n%s", err, plan)
+	}
+	if !strings.Contains(plan, "node a (netns "+nsA+"): made again, its namespace "+nsA+" is gone") {
+		t.Errorf("the plan does not say why a is made again:\n%s", plan)
+	}
+	if res.Plan.Empty() || len(res.Plan.AddLinks) != 2 {
+		t.Errorf("plan: want a and its 2 links made again:\n%s", plan)
+	}
+	if after := ino(t, nsA); after == before {
+		t.Errorf("netns %s: same inode %d after up; want a new namespace", nsA, after)
+	}
+	if syscall.Kill(oldPID, 0) == nil && !zombieOrGone(oldPID) {
+		t.Errorf("a's old process %d (in the lost namespace) still runs", oldPID)
+	}
+	st2, err := lab.GetStatus(spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := st2.Nodes[0].Procs; len(p) != 1 || !p[0].Running || p[0].PID == oldPID {
+		t.Errorf("a's run command after up: %+v; want one new process running", p)
+	}
+	h, err := netns.Open(nsA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, dst := range []string{"198.18.9.2", "198.18.10.1"} {
+		r := probe.Probe(t.Context(), probe.Request{NS: h, Proto: probe.ICMP, Dst: netip.MustParseAddr(dst), Timeout: 5 * time.Second})
+		if r.Verdict != probe.OK {
+			t.Errorf("a -> %s after up: %s (%v)", dst, r.Verdict, r.Err)
+		}
+	}
+	if res, err := lab.Up(t.Context(), spec, lab.Options{}); err != nil || !res.Plan.Empty() {
+		t.Errorf("up once more: err %v, plan %v; want nothing to do", err, res.Plan)
+	}
+
+	// Another namespace under a's name: refused, and left alone.
+	if err := netns.Delete(nsA); err != nil {
+		t.Fatal(err)
+	}
+	if err := netns.Add(nsA); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Delete(nsA) })
+	foreign := ino(t, nsA)
+	_, err = lab.Up(t.Context(), spec, lab.Options{})
+	if err == nil || !strings.Contains(err.Error(), `netns "`+nsA+`" is another namespace now`) {
+		t.Fatalf("up with a foreign namespace named %s: err %v; want it refused", nsA, err)
+	}
+	if ino(t, nsA) != foreign {
+		t.Errorf("the foreign namespace %s was touched", nsA)
+	}
+}
+
+// zombieOrGone reports whether pid is gone or a zombie (exited, not yet
+// reaped by its parent).
+func zombieOrGone(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return strings.HasPrefix(rest, "Z")
+}

@@ -30,6 +30,15 @@ type Plan struct {
 	// has freed that namespace: up deletes the switch ports among them
 	// itself, and waits for the others whose names it needs again.
 	PeerEndsGone []EndModel
+	// Remade says why each node that is deleted and added again is remade
+	// (by node name): its namespace vanished, IPv6 is turned on, ...
+	Remade map[string]string
+	// StaleEnds are the ends, in namespaces that stay or in the root
+	// namespace, of the links of nodes whose namespace vanished behind
+	// nslab's back (`ip netns del`). The kernel removes them only when it
+	// frees that namespace, which a process left in it may keep alive for
+	// ever, so up deletes those still there itself.
+	StaleEnds []EndModel
 }
 
 // NodeConfig is what changes inside one node (or the host, NS "").
@@ -60,7 +69,11 @@ func (p *Plan) Empty() bool {
 
 // NewPlan computes the plan that turns the running lab old (nil when the lab
 // does not run) into want.
-func NewPlan(old, want *Model) *Plan {
+func NewPlan(old, want *Model) *Plan { return newPlan(old, want, nil) }
+
+// newPlan is NewPlan for a running lab whose nodes named in lost have lost
+// their namespace: they are made again, with their links.
+func newPlan(old, want *Model, lost map[string]bool) *Plan {
 	p := &Plan{Lab: want.Name, Fresh: old == nil}
 	if old == nil {
 		old = &Model{Name: want.Name, Nodes: map[string]*NodeModel{}, Links: map[string]*LinkModel{}, Host: &NodeModel{Name: "host"}}
@@ -68,12 +81,20 @@ func NewPlan(old, want *Model) *Plan {
 	deleted := map[string]bool{}
 	for _, on := range old.sortedNodes() {
 		nn := want.Nodes[on.Name]
-		// IPv6 is set up when a namespace is made (nodeSysctls,
-		// silentIPv6): a node that gains or loses it is made again.
-		if nn == nil || nn.Switch != on.Switch || nn.NS != on.NS || nn.HostDev != on.HostDev ||
-			nn.IPv6 != on.IPv6 || silentIPv6(nn) != silentIPv6(on) {
+		if nn == nil && !lost[on.Name] {
 			p.DelNodes = append(p.DelNodes, on)
 			deleted[on.Name] = true
+			continue
+		}
+		if why := remade(on, nn, lost[on.Name]); why != "" {
+			p.DelNodes = append(p.DelNodes, on)
+			deleted[on.Name] = true
+			if nn != nil {
+				if p.Remade == nil {
+					p.Remade = map[string]string{}
+				}
+				p.Remade[on.Name] = why
+			}
 		}
 	}
 	for _, nn := range want.sortedNodes() {
@@ -92,8 +113,11 @@ func NewPlan(old, want *Model) *Plan {
 		if survives(ol.Ends[0]) && survives(ol.Ends[1]) {
 			p.DelLinks = append(p.DelLinks, ol)
 		} else {
+			orphaned := lost[ol.Ends[0].Node] || lost[ol.Ends[1].Node]
 			for _, e := range ol.Ends {
 				switch {
+				case orphaned && survives(e) && !lost[e.Node]:
+					p.StaleEnds = append(p.StaleEnds, e)
 				case e.NS == "":
 					p.RootEndsGone = append(p.RootEndsGone, e.If)
 				case survives(e):
@@ -134,6 +158,28 @@ func NewPlan(old, want *Model) *Plan {
 		}
 	}
 	return p
+}
+
+// remade says why node on, running, must be made again to become nn, or
+// "" if it need not be. lost: its namespace vanished.
+func remade(on, nn *NodeModel, lost bool) string {
+	switch {
+	case lost && nn == nil:
+		return "its namespace is gone" // and it leaves the lab
+	case lost:
+		return "its namespace " + on.NS + " is gone"
+	case nn.Switch != on.Switch:
+		return "it becomes a " + kind(nn)
+	case nn.NS != on.NS:
+		return "its namespace is renamed to " + nn.NS
+	case nn.HostDev != on.HostDev:
+		return "its host device changes"
+	// IPv6 is set up when a namespace is made (nodeSysctls, silentIPv6): a
+	// node that gains or loses it is made again.
+	case nn.IPv6 != on.IPv6 || silentIPv6(nn) != silentIPv6(on):
+		return "its IPv6 set-up changes"
+	}
+	return ""
 }
 
 func nodeConfig(on, nn *NodeModel, newLinks map[string]bool) *NodeConfig {
@@ -234,7 +280,11 @@ func (p *Plan) String() string {
 	list := func(n int) bool { return n <= many }
 	for _, n := range p.DelNodes {
 		if list(len(p.DelNodes)) {
-			fmt.Fprintf(&b, "  - %s %s (netns %s)\n", kind(n), n.Name, n.NS)
+			why := ""
+			if w := p.Remade[n.Name]; w != "" {
+				why = ": made again, " + w
+			}
+			fmt.Fprintf(&b, "  - %s %s (netns %s)%s\n", kind(n), n.Name, n.NS, why)
 		}
 	}
 	for _, l := range p.DelLinks {

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -121,7 +122,7 @@ func TestPlanChanges(t *testing.T) {
 			edit: func(s string) string {
 				return strings.Replace(s, "  h1:\n", "  h1:\n    sysctls: {net.ipv6.conf.all.disable_ipv6: 0}\n", 1)
 			},
-			want:  []string{"- node h1 (netns pl-h1)", "+ node h1 (netns pl-h1)"},
+			want:  []string{"- node h1 (netns pl-h1): made again, its IPv6 set-up changes", "+ node h1 (netns pl-h1)"},
 			nodes: 1, dels: 1, links: 1,
 		},
 	}
@@ -145,6 +146,40 @@ func TestPlanChanges(t *testing.T) {
 				t.Errorf("second plan not empty:\n%s", p2)
 			}
 		})
+	}
+}
+
+// TestPlanLostNode: a node whose namespace vanished is made again with its
+// links; the ends of those links that outlive it are deleted by up itself
+// (StaleEnds), not waited for, since a process left in the lost namespace
+// may keep them for ever.
+func TestPlanLostNode(t *testing.T) {
+	m := model(t, planBase)
+	p := newPlan(m, model(t, planBase), map[string]bool{"r1": true})
+	s := p.String()
+	if !strings.Contains(s, "- node r1 (netns pl-r1): made again, its namespace pl-r1 is gone") || !strings.Contains(s, "+ node r1 (netns pl-r1)") {
+		t.Errorf("plan:\n%s", s)
+	}
+	if len(p.AddNodes) != 1 || len(p.DelNodes) != 1 || len(p.AddLinks) != 2 || len(p.DelLinks) != 0 {
+		t.Errorf("plan: +%d -%d nodes, +%d -%d links; want +1 -1, +2 -0\n%s", len(p.AddNodes), len(p.DelNodes), len(p.AddLinks), len(p.DelLinks), s)
+	}
+	var stale []string
+	for _, e := range p.StaleEnds {
+		stale = append(stale, e.Node+":"+e.If)
+	}
+	slices.Sort(stale)
+	if strings.Join(stale, " ") != "h2:eth0 lan1:"+PortName("r1", "eth0") {
+		t.Errorf("stale ends %v; want the switch port and h2:eth0", stale)
+	}
+	if len(p.PeerEndsGone) != 0 || len(p.RootEndsGone) != 0 {
+		t.Errorf("ends waited for: %v, root %v; want none", p.PeerEndsGone, p.RootEndsGone)
+	}
+	// A lost node that also leaves the lab is deleted, not made again.
+	without := strings.Replace(planBase, "  h1:\n    routes: [{to: default, via: 198.18.1.1}]\n", "", 1)
+	without = strings.Replace(without, "  - endpoints: [h1:eth0, lan1]\n", "", 1)
+	p = newPlan(m, model(t, without), map[string]bool{"h1": true})
+	if len(p.AddNodes) != 0 || len(p.DelNodes) != 1 || len(p.Remade) != 0 || len(p.StaleEnds) != 1 {
+		t.Errorf("lost h1, no longer wanted:\n%s", p)
 	}
 }
 
