@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nslab/nslab/internal/fdtab"
 	"github.com/nslab/nslab/lab/topo"
 	"github.com/nslab/nslab/netdev"
 	"github.com/nslab/nslab/netns"
@@ -226,6 +227,12 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 		return nil, err
 	}
 	defer s.close()
+	// Each namespace the apply touches keeps a descriptor and a netlink
+	// socket open (session.get): the table of open files grows once, ahead,
+	// instead of doubling on the workers' way (fdtab).
+	if n := 2*(len(p.AddNodes)+len(p.Configs)) + 64; n > 128 {
+		go fdtab.Grow(n)
+	}
 	st.encodeAhead(want) // saved at the end
 	defer st.waitAhead()
 	// The ownership record comes first: whatever happens next, down and
@@ -488,6 +495,9 @@ func Down(ctx context.Context, lab string, o Options) error {
 	if st == nil {
 		return fmt.Errorf("lab %q: %w (see 'nslab list')", lab, ErrNoLab)
 	}
+	// down holds every namespace open (see pinSet): the table of open files
+	// grows now, once, while the session starts and processes stop.
+	go fdtab.Grow(len(st.Owned) + 64)
 	return down(ctx, st, o)
 }
 
