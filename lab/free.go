@@ -189,23 +189,28 @@ func (w *freeWaiter) wait(ctx context.Context, limit time.Duration) error {
 }
 
 // pinSet holds namespaces open while a lab's names are removed, and lets go
-// of them all at once at the end; all but the first few.
+// of them all at once at the end; all but the first.
 //
 // Removing a name unmounts it, and each unmount waits for an expedited RCU
-// grace period, which is short while the other CPU is idle. As soon as one
-// namespace is freed, the kernel's cleanup worker runs on that CPU and
+// grace period, which is short while the other CPU is idle. As soon as
+// namespaces are freed, the kernel's cleanup worker runs on that CPU and
 // stretches those waits (about 50 µs to 200-400 µs each on the 2-CPU
-// benchmark machine). Holding every namespace until all names are gone keeps
+// benchmark machine). Holding the namespaces until all names are gone keeps
 // the cleanup from starting during the loop: a 1000-host star's names went in
-// 0.07 s instead of 0.24 s (bench/PROFILE.md, fourth and sixth passes). But
-// the kernel's cleanup, one worker on one CPU, then starts only when the
-// loop ends, and for a lab whose cleanup is all kernel work (a 1000-router
-// line: ~0.8 s) that start is the loop's time lost. So the first
-// earlyRelease namespaces are let go of at once: the kernel frees them in a
-// first batch while the loop goes on (a little slower), and the rest follow
-// in one batch when the loop ends. Measured (ninth pass): the line freed in
-// 0.89 s instead of 0.96 s in one set of twelve interleaved runs, level
-// (0.889 s both) in a later set of fifteen; the star unchanged.
+// 0.07 s instead of 0.24 s (bench/PROFILE.md, fourth and sixth passes).
+//
+// The kernel frees namespaces in batches: its one cleanup worker takes every
+// namespace dropped so far, and a batch, however small, spends 30-50 ms in
+// grace-period waits besides its work. The first namespace dropped starts a
+// batch at once, so the best a tool can do is what `ip netns del` does by
+// chance: drop one namespace as early as it can, and all the others before
+// that first batch ends, which makes two batches. So the first namespace is
+// let go of as soon as its name is gone and the others when the loop ends
+// (earlyRelease). Dropping more early, even together, only adds a batch
+// whenever the loop outlasts the first: the worker takes whatever was
+// dropped when it wakes, and the rest wait for the next (tenth pass:
+// 0.78 s for the 1000-router line, against 0.83 s letting go of the first
+// eight together and 0.89 s of the first 64 one by one; `ip -batch` 0.81 s).
 type pinSet struct {
 	mu    sync.Mutex
 	hs    []vnetns.NsHandle
@@ -213,11 +218,9 @@ type pinSet struct {
 	early int // handles still to close at once
 }
 
-// earlyRelease is how many namespaces down lets go of as soon as their
-// names are gone: enough to keep the kernel's cleanup busy while the loop
-// removes the other names (about 50 ms of it, as long as the loop over a
-// thousand).
-const earlyRelease = 64
+// earlyRelease is how many namespaces down lets go of at once, the first
+// being the one that matters (see pinSet).
+const earlyRelease = 1
 
 func newPinSet() *pinSet {
 	p := &pinSet{limit: 1024, early: earlyRelease}
