@@ -88,11 +88,11 @@ func TestDownBigBridges(t *testing.T) {
 	changed := *st
 	changed.Owned = maps.Clone(st.Owned)
 	changed.Owned[big.NS]++ // not the namespace the lab made
-	s.downBigBridges(&changed)
+	s.downBigBridges(&changed)()
 	if !isUp(big) {
 		t.Error("the bridge of a namespace that is not the lab's was brought down")
 	}
-	s.downBigBridges(st)
+	s.downBigBridges(st)()
 	if isUp(big) {
 		t.Errorf("switch big (%d ports): bridge still up", bigBridgePorts)
 	}

@@ -537,7 +537,7 @@ func down(ctx context.Context, st *State, o Options) error {
 			}
 		}
 	}
-	s.downBigBridges(st)
+	bridgesDown := s.downBigBridges(st)
 	names := slicesSorted(st.Owned)
 	var w *freeWaiter
 	if !o.NoWait {
@@ -583,6 +583,7 @@ func down(ctx context.Context, st *State, o Options) error {
 	})
 	// Every name is gone: let go of the namespaces together, so that the
 	// kernel frees them in one batch. (Handles pin their namespaces too.)
+	bridgesDown()
 	pins.release()
 	s.forgetAll()
 	if err := errors.Join(errs...); err != nil {
@@ -703,17 +704,38 @@ func (m *Model) bigBridges() map[string]string {
 // sooner, for one request (see bench/PROFILE.md, "Seventh pass"). It is only
 // a shortcut: a namespace that cannot be opened or is not the lab's is left
 // to the delete loop, and a failure changes nothing but the time.
-func (s *session) downBigBridges(st *State) {
+//
+// The requests run on a goroutine of their own while down removes the names
+// (~50 ms for a bridge of 1000 ports, under the kernel's RTNL lock, which the
+// kernel's cleanup of the first namespace dropped needs as well: it waits, and
+// the first cleanup batch then covers the delete loop); the switches'
+// namespaces are held until wait has returned.
+func (s *session) downBigBridges(st *State) (wait func()) {
+	type bridge struct {
+		ns string
+		n  *nsh
+	}
+	var todo []bridge
 	for _, ns := range slicesSorted(st.BigBridges) {
 		n, err := s.get(ns)
 		if err != nil {
 			continue
 		}
 		if ownedHandle(n.ns, ns, st.Owned[ns], st.Lab) {
-			netdev.SetDown(n.h, st.BigBridges[ns]) // a failure costs time only
+			todo = append(todo, bridge{ns, n})
+		} else {
+			s.forget(ns)
 		}
-		s.forget(ns) // the delete loop pins the namespace itself
 	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, b := range todo {
+			netdev.SetDown(b.n.h, st.BigBridges[b.ns]) // a failure costs time only
+			s.forget(b.ns)                             // the delete loop pins the namespace itself
+		}
+	}()
+	return func() { <-done }
 }
 
 // downNeedsModel reports whether down needs the model: to give host
