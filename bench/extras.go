@@ -34,8 +34,10 @@ type extras struct {
 // changeCycles is how many unchanged / add / remove cycles follow each
 // fresh up of the extras: single ups of 0.05-0.15 s are noisy here (with
 // three, nine samples of the one-host difference at 1000 hosts ranged from
-// -6 to +23 ms, and their median from 5.5 to 16 ms from run to run).
-const changeCycles = 8
+// -6 to +23 ms, and their median from 5.5 to 16 ms from run to run; with
+// eight, 24 samples from -4.6 to +23 ms, median 8.5 ms against 4-7 ms when
+// measured alone). Twenty give 60 samples for ~10 s more.
+const changeCycles = 20
 
 // runExtras measures, on the star of n hosts (3 runs): a fresh up until
 // ready, then changeCycles times an up of the same file (nothing to do), an
