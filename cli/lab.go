@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -52,6 +54,15 @@ func progress(w *os.File) lab.Progress {
 	}
 }
 
+// keepWorkingOnClosedOutput keeps a lab change from stopping half-way when
+// whoever reads nslab's output goes away (`nslab up | head`): a Go program
+// that writes to a closed pipe on stdout or stderr is killed by SIGPIPE,
+// unless it has asked for that signal. Asked for, the writes fail (EPIPE),
+// their errors are ignored, and the change completes. (A signal a program
+// handles is back to its default in the commands it starts; an ignored one
+// would not be.)
+func keepWorkingOnClosedOutput() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) }
+
 func loadSpec(arg string) (*topo.Spec, error) {
 	if arg == "" {
 		return lab.Demo()
@@ -79,6 +90,7 @@ running lab, apply only the difference (nodes that did not change keep their
 namespace and processes). With no FILE, bring up the demo lab.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			keepWorkingOnClosedOutput()
 			file := ""
 			if len(args) == 1 {
 				file = args[0]
@@ -235,6 +247,7 @@ func newDownCmd() *cobra.Command {
 		Short: "Remove a lab: its processes, namespaces, links and state",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			keepWorkingOnClosedOutput()
 			var errs []error
 			for _, a := range args {
 				name, err := labArg(a)
@@ -402,6 +415,7 @@ labs are left alone unless --all is given (then, like 'mn -c', every lab on the
 machine is taken down). Namespaces and links nslab did not make are never touched.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			keepWorkingOnClosedOutput()
 			done, err := lab.Cleanup(cmd.Context(), lab.Options{All: all, Log: func(s string) { fmt.Fprintln(os.Stderr, s) }})
 			for _, d := range done {
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", d)

@@ -158,3 +158,47 @@ var (
 	nslabBin  string
 	nslabErr  error
 )
+
+// TestClosedOutputDoesNotStopUp runs `nslab up` and `nslab down` with their
+// output going to a pipe nobody reads any more, as in `nslab up | head`:
+// they used to die of SIGPIPE at their first line of progress, leaving the
+// lab half-made. Both must finish their work.
+func TestClosedOutputDoesNotStopUp(t *testing.T) {
+	nslabtest.RequireRoot(t)
+	bin := buildNslab(t)
+	name := nslabtest.Name(t, 12)
+	hostIf := nslabtest.Name(t, 15)
+	file := filepath.Join(t.TempDir(), "lab.yaml")
+	y := strings.Replace(strings.Replace(crashLab, "name: x", "name: "+name, 1), "HOSTIF", hostIf, 1)
+	if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command(bin, "down", name).Run() })
+	closed := func(args ...string) {
+		t.Helper()
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close() // the reader is gone before the first line
+		defer w.Close()
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = w, w
+		if err := cmd.Run(); err != nil {
+			t.Errorf("nslab %s with its output closed: %v", strings.Join(args, " "), err)
+		}
+	}
+	closed("up", file)
+	if out, err := exec.Command(bin, "check", name).CombinedOutput(); err != nil {
+		t.Fatalf("check after an up whose output was closed: %v\n%s", err, out)
+	}
+	closed("down", name)
+	if _, err := lab.GetStatus(name); !errors.Is(err, lab.ErrNoLab) {
+		t.Errorf("status after a down whose output was closed: %v", err)
+	}
+	for _, n := range []string{"r", "h1", "h2", "h3", "sw"} {
+		if _, err := os.Lstat(netns.Path(name + "-" + n)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s-%s left in /run/netns after down", name, n)
+		}
+	}
+}
