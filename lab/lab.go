@@ -556,13 +556,22 @@ func down(ctx context.Context, st *State, o Options) error {
 	// periods are short when the other CPU is idle, and a second worker
 	// made the loop slower, not faster. A failure does not stop the
 	// others, and neither does an interrupt: down finishes what it started.
+	d, err := netns.NewDeleter()
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		names = nil // no /run/netns: no name is left to remove
+	case err != nil:
+		return err
+	default:
+		defer d.Close()
+	}
 	parallel(context.WithoutCancel(ctx), s, "delete", names, 1, func(name string) error {
-		h, err := netns.Open(name)
+		h, ino, err := d.Open(name)
 		if err != nil {
 			deleteOwned(name, st.Owned[name], st.Lab) // a stale plain file, if any
 			return nil
 		}
-		if !ownedHandle(h, name, st.Owned[name], st.Lab) {
+		if !ownedAs(ino, name, st.Owned[name], st.Lab) {
 			h.Close()
 			o.logf("netns %s is not this lab's (its identity changed): left alone", name)
 			return nil
@@ -571,7 +580,7 @@ func down(ctx context.Context, st *State, o Options) error {
 			w.watchHandle(h)
 		}
 		pins.hold(h)
-		err = netns.Delete(name)
+		err = d.Delete(name)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
