@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-
 	"syscall"
 	"time"
 
@@ -537,8 +536,17 @@ func down(ctx context.Context, st *State, o Options) error {
 			}
 		}
 	}
-	bridgesDown := s.downBigBridges(st)
 	names := slicesSorted(st.Owned)
+	d, err := netns.NewDeleter()
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		names = nil // no /run/netns: no name is left to remove
+	case err != nil:
+		return err
+	default:
+		defer d.Close()
+	}
+	bridgesDown := s.downBigBridges(st)
 	var w *freeWaiter
 	if !o.NoWait {
 		w, err = newFreeWaiter(s)
@@ -556,15 +564,6 @@ func down(ctx context.Context, st *State, o Options) error {
 	// periods are short when the other CPU is idle, and a second worker
 	// made the loop slower, not faster. A failure does not stop the
 	// others, and neither does an interrupt: down finishes what it started.
-	d, err := netns.NewDeleter()
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		names = nil // no /run/netns: no name is left to remove
-	case err != nil:
-		return err
-	default:
-		defer d.Close()
-	}
 	parallel(context.WithoutCancel(ctx), s, "delete", names, 1, func(name string) error {
 		h, ino, err := d.Open(name)
 		if err != nil {

@@ -22,15 +22,17 @@ type Deleter struct {
 	nsfs uint64 // the device of every namespace file
 }
 
-// NewDeleter opens Dir.
+// NewDeleter opens Dir. Only an error that Dir does not exist (no name can
+// then exist) matches fs.ErrNotExist.
 func NewDeleter() (*Deleter, error) {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
-		return nil, fmt.Errorf("netns: the caller's namespace: %w", err)
-	}
 	dir, err := unix.Open(Dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("netns: open %s: %w", Dir, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		unix.Close(dir)
+		return nil, fmt.Errorf("netns: the caller's namespace (is /proc mounted?): %v", err)
 	}
 	return &Deleter{dir: dir, nsfs: st.Dev}, nil
 }
