@@ -60,21 +60,29 @@ links:
   - endpoints: [r:eth1, host:HOSTIF]
 `
 
-// TestKill9Converges kills `nslab up` (SIGKILL, through the NSLAB_CRASH_AT
-// hook) after every step of its work in turn, then checks that `nslab down`
-// leaves nothing behind, and that `nslab up` after a crash builds a working
-// lab.
-func TestKill9Converges(t *testing.T) {
+// crashLabFile builds nslab and writes crashLab under a unique lab name and
+// host interface, taken down at the end of the test.
+func crashLabFile(t *testing.T) (bin, name, hostIf, file string) {
+	t.Helper()
 	nslabtest.RequireRoot(t)
-	bin := buildNslab(t)
-	name := nslabtest.Name(t, 12)
-	hostIf := nslabtest.Name(t, 15)
-	file := filepath.Join(t.TempDir(), "crash.yaml")
+	bin = buildNslab(t)
+	name = nslabtest.Name(t, 12)
+	hostIf = nslabtest.Name(t, 15)
+	file = filepath.Join(t.TempDir(), "lab.yaml")
 	y := strings.Replace(strings.Replace(crashLab, "name: x", "name: "+name, 1), "HOSTIF", hostIf, 1)
 	if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { exec.Command(bin, "down", name).Run() })
+	return bin, name, hostIf, file
+}
+
+// TestKill9Converges kills `nslab up` (SIGKILL, through the NSLAB_CRASH_AT
+// hook) after every step of its work in turn, then checks that `nslab down`
+// leaves nothing behind, and that `nslab up` after a crash builds a working
+// lab.
+func TestKill9Converges(t *testing.T) {
+	bin, name, hostIf, file := crashLabFile(t)
 	run := func(env string, args ...string) (string, error) {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), env)
@@ -164,16 +172,7 @@ var (
 // they used to die of SIGPIPE at their first line of progress, leaving the
 // lab half-made. Both must finish their work.
 func TestClosedOutputDoesNotStopUp(t *testing.T) {
-	nslabtest.RequireRoot(t)
-	bin := buildNslab(t)
-	name := nslabtest.Name(t, 12)
-	hostIf := nslabtest.Name(t, 15)
-	file := filepath.Join(t.TempDir(), "lab.yaml")
-	y := strings.Replace(strings.Replace(crashLab, "name: x", "name: "+name, 1), "HOSTIF", hostIf, 1)
-	if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { exec.Command(bin, "down", name).Run() })
+	bin, name, _, file := crashLabFile(t)
 	closed := func(args ...string) {
 		t.Helper()
 		r, w, err := os.Pipe()

@@ -48,7 +48,7 @@ func (d *Deleter) Open(name string) (Handle, uint64, error) {
 	fd, err := unix.Openat(d.dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			err = fmt.Errorf("no such namespace (see 'nslab netns list'): %w", fs.ErrNotExist)
+			err = errNoSuchNamespace
 		}
 		return vnetns.None(), 0, &Error{"open", name, err}
 	}
@@ -70,14 +70,5 @@ func (d *Deleter) Delete(name string) error {
 		return &Error{"delete", name, err}
 	}
 	uerr := unix.Unmount(Dir+"/"+name, unix.MNT_DETACH)
-	if err := unix.Unlinkat(d.dir, name, 0); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return &Error{"delete", name, fmt.Errorf("no such namespace (see 'nslab netns list'): %w", fs.ErrNotExist)}
-		}
-		if errors.Is(uerr, fs.ErrPermission) || errors.Is(err, fs.ErrPermission) {
-			return &Error{"delete", name, permHint(err)}
-		}
-		return &Error{"delete", name, err}
-	}
-	return nil
+	return deleteErr(name, uerr, unix.Unlinkat(d.dir, name, 0))
 }

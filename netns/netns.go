@@ -35,6 +35,10 @@ const EtcDir = "/etc/netns"
 // namespace bind mount (for example a file left by an interrupted add).
 var ErrNotNamespace = errors.New("not a network namespace mount (stale file: remove it with 'nslab netns del')")
 
+// errNoSuchNamespace is the reason given for a name that is not there; it
+// matches fs.ErrNotExist.
+var errNoSuchNamespace = fmt.Errorf("no such namespace (see 'nslab netns list'): %w", fs.ErrNotExist)
+
 // ErrNoNetNS is returned when the kernel was built without CONFIG_NET_NS.
 var ErrNoNetNS = errors.New("this kernel has no network namespaces (CONFIG_NET_NS is off)")
 
@@ -325,16 +329,21 @@ func Delete(name string) error {
 	}
 	p := Path(name)
 	uerr := unix.Unmount(p, unix.MNT_DETACH)
-	if err := os.Remove(p); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return &Error{"delete", name, fmt.Errorf("no such namespace (see 'nslab netns list'): %w", fs.ErrNotExist)}
-		}
-		if errors.Is(uerr, fs.ErrPermission) || errors.Is(err, fs.ErrPermission) {
-			return &Error{"delete", name, permHint(err)}
-		}
-		return &Error{"delete", name, err}
+	return deleteErr(name, uerr, os.Remove(p))
+}
+
+// deleteErr is the error of deleting name, given those of unmounting it
+// (uerr) and of removing the file (err): nil once the file is gone.
+func deleteErr(name string, uerr, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return &Error{"delete", name, errNoSuchNamespace}
+	case errors.Is(uerr, fs.ErrPermission) || errors.Is(err, fs.ErrPermission):
+		return &Error{"delete", name, permHint(err)}
 	}
-	return nil
+	return &Error{"delete", name, err}
 }
 
 // Open returns a handle to the named namespace, after checking that the file
@@ -346,7 +355,7 @@ func Open(name string) (Handle, error) {
 	h, err := OpenPath(Path(name))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			err = fmt.Errorf("no such namespace (see 'nslab netns list'): %w", fs.ErrNotExist)
+			err = errNoSuchNamespace
 		}
 		return vnetns.None(), &Error{"open", name, err}
 	}
@@ -452,7 +461,7 @@ func Identify(pid int) ([]string, error) {
 // main thread, a process is listed when any of its threads is inside.
 func Pids(name string) ([]int, error) {
 	if !Exists(name) {
-		return nil, &Error{"pids", name, fmt.Errorf("no such namespace (see 'nslab netns list'): %w", fs.ErrNotExist)}
+		return nil, &Error{"pids", name, errNoSuchNamespace}
 	}
 	want, err := identOf(Path(name))
 	if err != nil {
