@@ -55,7 +55,7 @@ func run(ctx context.Context, in io.Reader, argv ...string) ([]byte, int64, erro
 	var rss int64
 	if cmd.ProcessState != nil {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			rss = ru.Maxrss
+			rss = int64(ru.Maxrss)
 		}
 	}
 	if err != nil {

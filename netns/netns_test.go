@@ -680,7 +680,7 @@ func TestCreateMany(t *testing.T) {
 	if err := unix.Lstat(p, &st); err != nil {
 		t.Fatalf("stat %s: %v", p, err)
 	}
-	if st.Nlink != uint64(len(list)) {
+	if uint64(st.Nlink) != uint64(len(list)) {
 		t.Errorf("%s beneath its mount has %d links, want %d (one per name)", p, st.Nlink, len(list))
 	}
 	if err := netns.Delete(list[0]); err != nil {
