@@ -45,7 +45,7 @@ func (d *Deleter) Open(name string) (Handle, uint64, error) {
 	if err := names.CheckNetNS(name); err != nil {
 		return vnetns.None(), 0, &Error{"open", name, err}
 	}
-	fd, err := unix.Openat(d.dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := rawOpenat(d.dir, name, unix.O_RDONLY|unix.O_CLOEXEC)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			err = errNoSuchNamespace
@@ -69,6 +69,6 @@ func (d *Deleter) Delete(name string) error {
 	if err := names.CheckNetNS(name); err != nil {
 		return &Error{"delete", name, err}
 	}
-	uerr := unix.Unmount(Dir+"/"+name, unix.MNT_DETACH)
-	return deleteErr(name, uerr, unix.Unlinkat(d.dir, name, 0))
+	uerr := rawUnmount(Dir+"/"+name, unix.MNT_DETACH)
+	return deleteErr(name, uerr, rawUnlinkat(d.dir, name))
 }
