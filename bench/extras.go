@@ -29,6 +29,11 @@ type extras struct {
 	// the switch, and every host receives it).
 	extraCmd, smallExtraCmd     sample
 	firstAnswer, smallFirstAnsw sample
+	// The control for that wait: the first answer from the first host to
+	// an old host it has not talked to yet (a different one each cycle),
+	// timed the same way in the same lab. It pays the same flood, and no
+	// change of the lab is involved.
+	coldFirst, smallColdFirst sample
 }
 
 // changeCycles is how many unchanged / add / remove cycles follow each
@@ -93,7 +98,21 @@ func runExtras(ctx context.Context, nb, dir string, n, execRuns int) (*extras, e
 		if _, _, _, err := timeUp(sa, nil); err != nil {
 			return nil, err
 		}
-		for range changeCycles {
+		// probeTime times one probe from the first host of t to host k
+		// (1 + cycle, past the first and short of the last, which the
+		// readiness probe reached), its neighbour entry flushed first in
+		// case a small star made it come round again.
+		probeTime := func(t floor.Topo, cycle int) (time.Duration, error) {
+			k := 1 + cycle%max(t.N-2, 1)
+			if _, _, err := run(ctx, nil, "ip", "-n", t.NodeNS(0), "neigh", "flush", "to", floor.HostAddr(k).String()); err != nil {
+				return 0, err
+			}
+			open := func(i int) (nsHandle, error) { return netns.Open(t.NodeNS(i)) }
+			t0 := time.Now()
+			err := waitReady(ctx, open, []probePair{{0, floor.HostAddr(k)}}, 60*time.Second)
+			return time.Since(t0), err
+		}
+		for cycle := range changeCycles {
 			u, _, _, err := timeUp(a, nil)
 			if err != nil {
 				return nil, err
@@ -108,6 +127,11 @@ func runExtras(ctx context.Context, nb, dir string, n, execRuns int) (*extras, e
 			}
 			ex.unchanged, ex.change, ex.revert = append(ex.unchanged, u), append(ex.change, c), append(ex.revert, v)
 			ex.extra, ex.extraCmd, ex.firstAnswer = append(ex.extra, c-u), append(ex.extraCmd, cc-u), append(ex.firstAnswer, c-cc)
+			cold, err := probeTime(t, cycle)
+			if err != nil {
+				return nil, err
+			}
+			ex.coldFirst = append(ex.coldFirst, cold)
 			su, _, _, err := timeUpIn(st, sa, nil)
 			if err != nil {
 				return nil, err
@@ -120,6 +144,11 @@ func runExtras(ctx context.Context, nb, dir string, n, execRuns int) (*extras, e
 				return nil, err
 			}
 			ex.smallExtra, ex.smallExtraCmd, ex.smallFirstAnsw = append(ex.smallExtra, sc-su), append(ex.smallExtraCmd, scc-su), append(ex.smallFirstAnsw, sc-scc)
+			cold, err = probeTime(st, cycle)
+			if err != nil {
+				return nil, err
+			}
+			ex.smallColdFirst = append(ex.smallColdFirst, cold)
 		}
 		if _, _, err := run(ctx, nil, nb, "down", "--no-wait", "bzt"); err != nil {
 			return nil, err

@@ -21,6 +21,15 @@ func (s sample) median() time.Duration {
 	return (c[len(c)/2-1] + c[len(c)/2]) / 2
 }
 
+// minus returns a[i]-b[i] for each pair (samples taken in the same cycles).
+func minus(a, b sample) sample {
+	out := make(sample, min(len(a), len(b)))
+	for i := range out {
+		out[i] = a[i] - b[i]
+	}
+	return out
+}
+
 func (s sample) min() time.Duration { return slices.Min(s) }
 func (s sample) max() time.Duration { return slices.Max(s) }
 
