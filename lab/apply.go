@@ -389,6 +389,9 @@ func setupNode(lab string, n *NodeModel, h *netlink.Handle, bridge *int32, quiet
 // IPv6 sysctls of its own), or a host device, could: such a switch is built
 // as usual.
 func quietSwitches(p *Plan, want *Model) map[string]string {
+	if !slices.ContainsFunc(p.AddNodes, func(n *NodeModel) bool { return n.Switch }) {
+		return nil // a walk of every link saved on each change that adds hosts
+	}
 	big := want.bigBridges()
 	noisy := map[string]bool{} // switch namespaces with a port that could report
 	for _, l := range want.Links {

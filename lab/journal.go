@@ -16,9 +16,9 @@ import (
 // inode of every namespace an up makes, one "NAME INODE" line appended
 // before the namespace gets its name. The state, saved before the
 // namespaces are made, lists their names with no inode yet, and is saved
-// again with the inodes once they all exist; the journal covers the time
-// between, so that down and cleanup can tell the namespaces of an
-// interrupted up from others that took the same names.
+// again with the inodes when the apply ends; the journal covers the time
+// between (and goes with that save), so that down and cleanup can tell the
+// namespaces of an interrupted up from others that took the same names.
 //
 // It replaced a netlink request per namespace (the lab's mark on lo, set
 // before the name): that request takes the kernel's RTNL lock, which the
