@@ -585,3 +585,38 @@ func TestQueueAddrGenNone(t *testing.T) {
 		t.Errorf("index 0: got %v, want an error naming a0", err)
 	}
 }
+
+// Both ends get one transmit and one receive queue unless told otherwise
+// (the kernel would allocate one per CPU, then drop to one with a grace
+// period per end), and the number asked for when it is.
+func TestAddVethQueues(t *testing.T) {
+	t.Parallel()
+	_, h := newNS(t)
+	nsB, hB := newNS(t)
+	if err := netdev.AddVeth(h, netdev.End{Name: "q0"}, netdev.End{NS: nsB, Name: "q0"}, hB); err != nil {
+		t.Fatal(err)
+	}
+	if err := netdev.AddVeth(h, netdev.End{Name: "q4", Queues: 4}, netdev.End{NS: nsB, Name: "q4", Queues: 2}, hB); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		h    *netlink.Handle
+		name string
+		want int
+	}{{h, "q0", 1}, {hB, "q0", 1}, {h, "q4", 4}, {hB, "q4", 2}} {
+		l, err := c.h.LinkByName(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := l.Attrs(); a.NumTxQueues != c.want || a.NumRxQueues != c.want {
+			t.Errorf("%s: %d transmit and %d receive queues, want %d of each", c.name, a.NumTxQueues, a.NumRxQueues, c.want)
+		}
+	}
+	err := netdev.AddVeth(h, netdev.End{Name: "qbad", Queues: -1}, netdev.End{NS: nsB, Name: "qbad"}, hB)
+	if err == nil || !strings.Contains(err.Error(), "queues") {
+		t.Errorf("Queues -1: error %v, want one about queues", err)
+	}
+	if _, lerr := h.LinkByName("qbad"); lerr == nil {
+		t.Error("qbad exists after the refused request")
+	}
+}
