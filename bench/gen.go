@@ -44,12 +44,16 @@ func batchFiles(t floor.Topo) (root, sw string, perNS []string) {
 		fmt.Fprintf(&r, "netns add %s\n", n)
 	}
 	v6 := "net.ipv6.conf.all.disable_ipv6=1" // the kernel copies it to default
+	// One queue each way, as nslab and the floor ask: without the numbers
+	// the kernel makes one per CPU, then drops to one with a grace period
+	// per end (netdev.End.Queues).
+	const q1 = "numtxqueues 1 numrxqueues 1"
 	if t.Kind == "star" {
 		fmt.Fprintf(&r, "netns exec %ssw sysctl -q -w %s\n", t.Prefix, v6)
 		var s strings.Builder
 		s.WriteString("link add sw up type bridge\n")
 		for i := range t.N {
-			fmt.Fprintf(&s, "link add %s-eth0 up master sw type veth peer name eth0 netns %s\n", t.Node(i), t.NodeNS(i))
+			fmt.Fprintf(&s, "link add %s-eth0 up master sw %s type veth peer name eth0 netns %s %s\n", t.Node(i), q1, t.NodeNS(i), q1)
 		}
 		sw = s.String()
 		for i := range t.N {
@@ -61,7 +65,7 @@ func batchFiles(t floor.Topo) (root, sw string, perNS []string) {
 		fmt.Fprintf(&r, "netns exec %s sysctl -q -w net.ipv4.ip_forward=1 %s\n", t.NodeNS(j), v6)
 	}
 	for k := 0; k < t.N-1; k++ {
-		fmt.Fprintf(&r, "link add eth1 netns %s up type veth peer name eth0 netns %s\n", t.NodeNS(k), t.NodeNS(k+1))
+		fmt.Fprintf(&r, "link add eth1 netns %s up %s type veth peer name eth0 netns %s %s\n", t.NodeNS(k), q1, t.NodeNS(k+1), q1)
 	}
 	for j := range t.N {
 		var b strings.Builder

@@ -458,9 +458,11 @@ func (l *Lab) starPort(i, sw int) error {
 		attrStr(unix.IFLA_IFNAME, l.t.Node(i)+"-eth0"),
 		attrU32(unix.IFLA_NET_NS_FD, uint32(l.nsfd[sw])),
 		attrU32(unix.IFLA_MASTER, bridgeIndex),
+		attrU32(unix.IFLA_NUM_TX_QUEUES, 1), attrU32(unix.IFLA_NUM_RX_QUEUES, 1),
 		nest(unix.IFLA_LINKINFO, attrStr(unix.IFLA_INFO_KIND, "veth"),
 			nest(unix.IFLA_INFO_DATA, nestRaw(1 /* VETH_INFO_PEER */, ifinfo(eth0Index, 0),
 				attrStr(unix.IFLA_IFNAME, "eth0"),
+				attrU32(unix.IFLA_NUM_TX_QUEUES, 1), attrU32(unix.IFLA_NUM_RX_QUEUES, 1),
 				attrU32(unix.IFLA_NET_NS_FD, uint32(l.nsfd[i]))))))
 	if err := b.do(l.sock[i]); err != nil {
 		return fmt.Errorf("veth %s-eth0 <-> %s:eth0: %w", l.t.Node(i), l.names[i], err)
@@ -477,9 +479,11 @@ func (l *Lab) lineLink(k int) error {
 	}
 	b.add(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL, ifinfo(eth1Index, flags),
 		attrStr(unix.IFLA_IFNAME, "eth1"),
+		attrU32(unix.IFLA_NUM_TX_QUEUES, 1), attrU32(unix.IFLA_NUM_RX_QUEUES, 1),
 		nest(unix.IFLA_LINKINFO, attrStr(unix.IFLA_INFO_KIND, "veth"),
 			nest(unix.IFLA_INFO_DATA, nestRaw(1 /* VETH_INFO_PEER */, ifinfo(eth0Index, 0),
 				attrStr(unix.IFLA_IFNAME, "eth0"),
+				attrU32(unix.IFLA_NUM_TX_QUEUES, 1), attrU32(unix.IFLA_NUM_RX_QUEUES, 1),
 				attrU32(unix.IFLA_NET_NS_FD, uint32(l.nsfd[k+1]))))))
 	if err := b.do(l.sock[k]); err != nil {
 		return fmt.Errorf("veth %s:eth1 <-> %s:eth0: %w", l.names[k], l.names[k+1], err)
