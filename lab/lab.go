@@ -347,12 +347,9 @@ func apply(ctx context.Context, st *State, p *Plan, want *Model, o Options) ([]P
 	if err := parallel(ctx, s, "links", p.AddLinks, 1, s.addLink); err != nil {
 		return nil, err
 	}
-	ann := s.newPortAnnouncer(p) // before the nodes' ends come up
-	defer ann.close()
 	if err := parallel(ctx, s, "config", p.Configs, workers()*2, s.configure); err != nil {
 		return nil, err
 	}
-	ann.run(ctx)
 	if err := parallel(ctx, s, "impair", p.Impairs, workers(), s.impair); err != nil {
 		return nil, err
 	}

@@ -24,9 +24,7 @@ import (
 	"github.com/nslab/nslab/nslabtest"
 	"github.com/nslab/nslab/nslabtest/labtest"
 	"github.com/nslab/nslab/probe"
-	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) {
@@ -485,66 +483,6 @@ func TestNodeAddedBackAnswersAtOnce(t *testing.T) {
 		t.Errorf("b:eth0 came back with MAC %s, had %s", after, before)
 	}
 	ping("b added back", time.Second)
-}
-
-// TestSwitchKnowsNodeAddedBack: a node removed and added back keeps its MAC,
-// so its neighbours send to it at once, unicast; the switch's bridge must
-// know its port when up returns, or it floods each such frame to every port
-// (an IPv4-only node sends nothing by itself that it could learn from). The
-// entry is a learned one, which ages, not a static one.
-func TestSwitchKnowsNodeAddedBack(t *testing.T) {
-	y := strings.Replace(switchedPair, `[198.18.6.0/24, "fd00:6::/64"]`, `[198.18.7.0/24]`, 1)
-	spec := parse(t, y)
-	labtest.Up(t, spec)
-	without := strings.Replace(strings.Replace(y, "  b: {}\n", "", 1), "  - endpoints: [b:eth0, sw]\n", "", 1)
-	specWithout, err := topo.Parse([]byte(without), "without-b.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	specWithout.Name = spec.Name
-	if _, err := lab.Up(t.Context(), specWithout, lab.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lab.Up(t.Context(), spec, lab.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	handleIn := func(node string) *netlink.Handle {
-		t.Helper()
-		ns, err := netns.Open(spec.NetNSName(node))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ns.Close() })
-		h, err := nl.NewHandle(ns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(h.Close)
-		return h
-	}
-	eth0, err := handleIn("b").LinkByName("eth0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mac := eth0.Attrs().HardwareAddr.String()
-	sw := handleIn("sw")
-	port, err := sw.LinkByName(lab.PortName("b", "eth0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fdb, err := sw.NeighList(port.Attrs().Index, unix.AF_BRIDGE)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range fdb {
-		if e.HardwareAddr.String() == mac {
-			if e.State&(netlink.NUD_PERMANENT|netlink.NUD_NOARP) != 0 {
-				t.Errorf("b's MAC %s is a static entry on its port (state %#x), want a learned one", mac, e.State)
-			}
-			return
-		}
-	}
-	t.Errorf("the switch's bridge does not know b's MAC %s on its port %s when up returns (entries: %v)", mac, port.Attrs().Name, fdb)
 }
 
 // TestNeighbourReplacedInOneUp replaces a's point-to-point neighbour b by a

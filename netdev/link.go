@@ -371,27 +371,3 @@ func Move(h *netlink.Handle, name string, to vnetns.NsHandle, newName string) er
 		return nil
 	})
 }
-
-// Announce tells the bridge that port (its interface index in h's
-// namespace) leads to the device with MAC address mac, like
-// `bridge fdb replace MAC dev PORT master dynamic`: the entry is what the
-// bridge would learn from the device's first frame, and ages and moves as
-// learned entries do. Until it has one, a bridge floods every frame sent to
-// that address to all its ports; neighbours that know the address already
-// (a host made again with the MAC it had) send such frames at once.
-func Announce(h *netlink.Handle, port int32, mac net.HardwareAddr) error {
-	if port <= 0 {
-		return &Error{Op: "announce", Kind: "port", Name: mac.String(), Err: fmt.Errorf("interface index %d: give the port's index", port)}
-	}
-	err := h.NeighSet(&netlink.Neigh{
-		LinkIndex:    int(port),
-		Family:       unix.AF_BRIDGE,
-		Flags:        netlink.NTF_MASTER,
-		State:        netlink.NUD_REACHABLE,
-		HardwareAddr: mac,
-	})
-	if err != nil {
-		return &Error{Op: "announce", Kind: "port", Name: fmt.Sprintf("%s on index %d", mac, port), Err: err}
-	}
-	return nil
-}

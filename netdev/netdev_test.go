@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -619,49 +618,5 @@ func TestAddVethQueues(t *testing.T) {
 	}
 	if _, lerr := h.LinkByName("qbad"); lerr == nil {
 		t.Error("qbad exists after the refused request")
-	}
-}
-
-// Announce puts a learned (not static) entry for a MAC on a forwarding
-// bridge port, and refuses a port index of 0 before any system call.
-func TestAnnounce(t *testing.T) {
-	t.Parallel()
-	_, h := newNS(t)
-	nsB, hB := newNS(t)
-	if err := netdev.AddBridge(h, "br0", netdev.BridgeOptions{Up: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := netdev.AddVeth(h, netdev.End{Name: "p0", Master: "br0", Up: true}, netdev.End{NS: nsB, Name: "eth0", Up: true}, hB); err != nil {
-		t.Fatal(err)
-	}
-	port, err := h.LinkByName("p0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mac := net.HardwareAddr{0x02, 0, 0x5e, 7, 7, 7}
-	// The port forwards once the kernel has seen its carrier: until then
-	// the bridge refuses a learned entry with EPERM.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err = netdev.Announce(h, int32(port.Attrs().Index), mac)
-		if !errors.Is(err, unix.EPERM) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	fdb, err := h.NeighList(port.Attrs().Index, unix.AF_BRIDGE)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(fdb, func(n netlink.Neigh) bool {
-		return n.HardwareAddr.String() == mac.String() && n.State&(netlink.NUD_PERMANENT|netlink.NUD_NOARP) == 0
-	}) {
-		t.Errorf("no learned entry for %s on p0: %v", mac, fdb)
-	}
-	if err := netdev.Announce(h, 0, mac); err == nil || !strings.Contains(err.Error(), "index 0") {
-		t.Errorf("port index 0: error %v, want one naming the index", err)
 	}
 }
