@@ -75,39 +75,59 @@ func (b *Batch) Add(req *vnl.NetlinkRequest, wrap func(error) error) {
 }
 
 // maxSend bounds one sendmsg (the socket's send buffer is ~200 KiB): a
-// sendmsg takes requests until it holds this many bytes.
-const maxSend = 32 << 10
+// sendmsg takes requests until it holds this many bytes, or maxPerSend
+// requests: each failing request is answered with an error message of
+// ~1 KiB of the receive buffer (~200 KiB), and a full buffer drops the
+// answers after it, the final acknowledgement with them.
+const (
+	maxSend    = 32 << 10
+	maxPerSend = 64
+)
 
 // Exec sends the queued requests and empties the batch. It returns the
 // wrapped error of the first request that failed; the kernel still ran the
 // requests after it.
 func (b *Batch) Exec() error {
+	errs, err := b.ExecAll()
+	if err != nil {
+		return err
+	}
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// ExecAll is Exec that reports the outcome of each request: errs[i] is the
+// wrapped error of request i, or nil; errs is nil when every request
+// succeeded. err is a failure to talk to the kernel at all.
+func (b *Batch) ExecAll() (errs []error, err error) {
 	reqs, wrap := b.reqs, b.wrap
 	b.reqs, b.wrap = nil, nil
 	if len(reqs) == 0 {
-		return nil
+		return nil, nil
 	}
 	socks := Sockets(b.h)
 	sh := socks[unix.NETLINK_ROUTE]
 	if sh == nil {
-		return ErrNoHandle
+		return nil, ErrNoHandle
 	}
 	s := sh.Socket
 	s.Lock()
 	defer s.Unlock()
 	pid, err := s.GetPid()
 	if err != nil {
-		return fmt.Errorf("netlink socket: %w", err)
+		return nil, fmt.Errorf("netlink socket: %w", err)
 	}
-	var first error
-	firstAt := len(reqs)
 	for start := 0; start < len(reqs); {
 		// One sendmsg of up to maxSend bytes; only its last request asks
 		// for an acknowledgement.
 		bySeq := map[uint32]int{}
 		var buf []byte
 		end, lastAt := start, 0
-		for end < len(reqs) && (end == start || len(buf) < maxSend) {
+		for end < len(reqs) && (end == start || len(buf) < maxSend && end-start < maxPerSend) {
 			r := reqs[end]
 			r.Seq = atomic.AddUint32(&sh.Seq, 1)
 			r.Flags &^= unix.NLM_F_ACK
@@ -120,12 +140,12 @@ func (b *Batch) Exec() error {
 		flags := binary.NativeEndian.Uint16(buf[lastAt+6:])
 		binary.NativeEndian.PutUint16(buf[lastAt+6:], flags|unix.NLM_F_ACK)
 		if err := unix.Sendto(s.GetFd(), buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-			return fmt.Errorf("netlink send: %w", err)
+			return errs, fmt.Errorf("netlink send: %w", err)
 		}
 		for done := false; !done; {
 			msgs, from, err := s.Receive()
 			if err != nil {
-				return fmt.Errorf("netlink receive: %w", err)
+				return errs, fmt.Errorf("netlink receive: %w", err)
 			}
 			if from.Pid != vnl.PidKernel {
 				continue
@@ -135,8 +155,11 @@ func (b *Batch) Exec() error {
 				if !ours || m.Header.Pid != pid || m.Header.Type != unix.NLMSG_ERROR || len(m.Data) < 4 {
 					continue
 				}
-				if errno := -int32(vnl.NativeEndian().Uint32(m.Data[:4])); errno != 0 && i < firstAt {
-					firstAt, first = i, wrap[i](ackError(syscall.Errno(errno), m))
+				if errno := -int32(vnl.NativeEndian().Uint32(m.Data[:4])); errno != 0 {
+					if errs == nil {
+						errs = make([]error, len(reqs))
+					}
+					errs[i] = wrap[i](ackError(syscall.Errno(errno), m))
 				}
 				if i == end-1 {
 					done = true
@@ -145,7 +168,7 @@ func (b *Batch) Exec() error {
 		}
 		start = end
 	}
-	return first
+	return errs, nil
 }
 
 // ackError is errno annotated with the kernel's extended message, if any.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nslab/nslab/internal/nl"
 	"github.com/nslab/nslab/ipaddr"
@@ -132,5 +133,53 @@ func TestBatchErrors(t *testing.T) {
 	netdev.QueueSetByIndex(z, 1, "lo", true, "")
 	if err := z.Exec(); !errors.Is(err, nl.ErrNoHandle) {
 		t.Errorf("Exec on a socketless handle = %v, want ErrNoHandle", err)
+	}
+}
+
+// ExecAll reports each request's outcome, even when hundreds fail: every
+// failure is answered with an error message, and a sendmsg of too many of
+// them would fill the socket's receive buffer and lose answers (ENOBUFS,
+// or a wait for a final acknowledgement that never comes).
+func TestBatchExecAllManyFailures(t *testing.T) {
+	t.Parallel()
+	_, b := handle(t)
+	if err := b.Exec(); err != nil { // the helper's own requests
+		t.Fatal(err)
+	}
+	const n = 1000
+	for i := range n {
+		r := iproute.Route{To: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)}), 32), Via: netip.MustParseAddr("198.20.0.1")}
+		if i%2 == 1 {
+			r.Via = netip.MustParseAddr("198.18.0.2") // reachable: succeeds
+		}
+		if err := iproute.QueueReplace(b, r, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	var errs []error
+	var err error
+	go func() {
+		defer close(done)
+		errs, err = b.ExecAll()
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("ExecAll of 1000 requests, 500 failing, did not return within 30 s")
+	}
+	if err != nil {
+		t.Fatalf("ExecAll: %v", err)
+	}
+	if len(errs) != n {
+		t.Fatalf("ExecAll returned %d outcomes, want %d", len(errs), n)
+	}
+	for i, e := range errs {
+		if failed := e != nil; failed != (i%2 == 0) {
+			t.Fatalf("request %d: error %v, want failure %v", i, e, i%2 == 0)
+		}
+		if e != nil && !errors.Is(e, syscall.ENETUNREACH) {
+			t.Fatalf("request %d: %v, want ENETUNREACH", i, e)
+		}
 	}
 }
