@@ -62,7 +62,7 @@ func main() {
 	flag.IntVar(&c.execN, "exec-runs", 200, "runs of each exec command")
 	flag.StringVar(&c.out, "out", "", "also write the report (markdown) to this file")
 	flag.BoolVar(&c.verbose, "v", false, "print every run")
-	flag.BoolVar(&c.nslabWait, "nslab-wait", false, "time plain 'nslab down LAB' (its own wait for the kernel) instead of 'nslab down --no-wait' plus the harness's waiter")
+	flag.BoolVar(&c.nslabWait, "nslab-wait", false, "time plain 'nslab down LAB' (its own wait for the kernel, with no NSIDs given by the harness) instead of 'nslab down --no-wait' plus the harness's waiter")
 	builds := flag.String("builds", "", "other nslab binaries (comma-separated paths) to compare with this tree's, each run as the tool nslab-BASENAME (add it to -tools)")
 	flag.Parse()
 	if *builds != "" {
@@ -334,20 +334,29 @@ func once(ctx context.Context, tl tool, t floor.Topo, first bool, r *result, ver
 			return fmt.Errorf("verify: %w", err)
 		}
 	}
+	// Plain `nslab down` (-nslab-wait) waits for the kernel itself, and is
+	// timed alone: NSIDs given beforehand by the harness would send it
+	// down the path for namespaces that have one already.
+	selfWait := false
+	if nt, ok := tl.(*nslabTool); ok && nt.wait {
+		selfWait = true
+	}
 	w, err := newFreeWaiter()
 	if err != nil {
 		return err
 	}
 	defer w.close()
-	hs, err := tl.all(t)
-	if err != nil {
-		return err
-	}
-	for _, h := range hs {
-		err = w.watch(h)
-		h.Close()
+	if !selfWait {
+		hs, err := tl.all(t)
 		if err != nil {
 			return err
+		}
+		for _, h := range hs {
+			err = w.watch(h)
+			h.Close()
+			if err != nil {
+				return err
+			}
 		}
 	}
 	t1 := time.Now()
@@ -355,8 +364,10 @@ func once(ctx context.Context, tl tool, t floor.Topo, first bool, r *result, ver
 		return err
 	}
 	downCmd := time.Since(t1)
-	if err := w.wait(ctx, 120*time.Second); err != nil {
-		return err
+	if !selfWait {
+		if err := w.wait(ctx, 120*time.Second); err != nil {
+			return err
+		}
 	}
 	down := time.Since(t1)
 	r.up = append(r.up, up)
