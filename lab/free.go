@@ -211,19 +211,36 @@ func (w *freeWaiter) wait(ctx context.Context, limit time.Duration) error {
 // dropped when it wakes, and the rest wait for the next (tenth pass:
 // 0.78 s for the 1000-router line, against 0.83 s letting go of the first
 // eight together and 0.89 s of the first 64 one by one; `ip -batch` 0.81 s).
+//
+// When the loop does outlast the first batch (on this VM it runs at two
+// speeds, bench/PROFILE.md, twelfth pass), the worker must still be busy
+// when the others are let go of: an idle worker wakes at the first, takes the
+// few dropped by then, and the rest wait a whole batch more. So while the
+// loop runs, one more namespace is let go of every keepBusy, each making a
+// batch of one that keeps the worker going; the rest then wait only for the
+// end of the batch under way. For the 1000-router line the big batch started
+// 78-80 ms after the command instead of 102-112 (medians of 10 and 30
+// teardowns; `ip -batch` 46-49), bench/PROFILE.md, thirteenth pass.
 type pinSet struct {
 	mu    sync.Mutex
 	hs    []vnetns.NsHandle
-	limit int // descriptors it may keep open
-	early int // handles still to close at once
+	limit int           // descriptors it may keep open
+	early int           // handles still to close at once
+	every time.Duration // let go of one more handle this often (0: never)
+	last  time.Time     // when one was last let go of
 }
 
 // earlyRelease is how many namespaces down lets go of at once, the first
 // being the one that matters (see pinSet).
 const earlyRelease = 1
 
+// keepBusy is how often down lets go of one more namespace while its loop
+// runs, so that the kernel's cleanup worker is never idle when the loop ends
+// (see pinSet). It must be shorter than a batch's grace periods (30-50 ms).
+const keepBusy = 20 * time.Millisecond
+
 func newPinSet() *pinSet {
-	p := &pinSet{limit: 1024, early: earlyRelease}
+	p := &pinSet{limit: 1024, early: earlyRelease, every: keepBusy}
 	var rl unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur > 512 {
 		// Leave room for everything else the process opens.
@@ -233,14 +250,22 @@ func newPinSet() *pinSet {
 }
 
 // hold keeps h open until release, or closes it at once if it is one of
-// the first earlyRelease or the set is full.
+// the first earlyRelease, the first for keepBusy, or the set is full.
 func (p *pinSet) hold(h vnetns.NsHandle) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.early > 0 {
 		p.early--
+		p.last = time.Now()
 		h.Close()
 		return
+	}
+	if p.every > 0 {
+		if now := time.Now(); now.Sub(p.last) >= p.every {
+			p.last = now
+			h.Close()
+			return
+		}
 	}
 	if len(p.hs) >= p.limit {
 		h.Close()

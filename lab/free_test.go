@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -8,6 +9,8 @@ import (
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/nslabtest"
 	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // newTestWaiter returns a session in the root namespace and a freeWaiter on
@@ -36,7 +39,10 @@ func TestPinSetHoldsNamespacesUntilRelease(t *testing.T) {
 	if p.early != earlyRelease {
 		t.Fatalf("a new set lets go of the first %d, want %d", p.early, earlyRelease)
 	}
-	p.early, p.limit = 1, 2
+	if p.every != keepBusy {
+		t.Fatalf("a new set lets go of one more every %v, want %v", p.every, keepBusy)
+	}
+	p.early, p.limit, p.every = 1, 2, 0
 	defer p.release()
 	var (
 		ids   []int32
@@ -116,6 +122,55 @@ func TestPinSetHoldsNamespacesUntilRelease(t *testing.T) {
 	}
 	if err := w.wait(t.Context(), 20*time.Second); err != nil {
 		t.Fatalf("after release: %v", err)
+	}
+}
+
+// While down's loop runs, the set lets go of the first handle and then of
+// one more whenever p.every has passed since the last, and keeps the others.
+func TestPinSetLetsGoOfOneEvery(t *testing.T) {
+	open := func() vnetns.NsHandle {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vnetns.NsHandle(fd)
+	}
+	isOpen := func(h vnetns.NsHandle) bool {
+		_, err := unix.FcntlInt(uintptr(h), unix.F_GETFD, 0)
+		return err == nil
+	}
+	for _, tc := range []struct {
+		every time.Duration
+		want  []bool // closed at once, with p.every passing before the third
+	}{
+		{every: 0, want: []bool{true, false, false, false}},
+		{every: time.Minute, want: []bool{true, false, true, false}},
+	} {
+		p := newPinSet()
+		p.every = tc.every
+		var got []bool
+		for i := range tc.want {
+			if i == 2 {
+				p.last = p.last.Add(-time.Minute) // as if a minute had passed
+			}
+			h := open()
+			p.hold(h)
+			got = append(got, !isOpen(h))
+		}
+		held := len(p.hs)
+		p.release()
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("every %v: closed at once %v, want %v", tc.every, got, tc.want)
+		}
+		wantHeld := 0
+		for _, closed := range tc.want {
+			if !closed {
+				wantHeld++
+			}
+		}
+		if held != wantHeld {
+			t.Errorf("every %v: held %d, want %d", tc.every, held, wantHeld)
+		}
 	}
 }
 
