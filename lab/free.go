@@ -189,7 +189,7 @@ func (w *freeWaiter) wait(ctx context.Context, limit time.Duration) error {
 }
 
 // pinSet holds namespaces open while a lab's names are removed, and lets go
-// of them all at once at the end; all but the first.
+// of them all at once at the end; all but the first, and one every keepBusy.
 //
 // Removing a name unmounts it, and each unmount waits for an expedited RCU
 // grace period, which is short while the other CPU is idle. As soon as
@@ -219,8 +219,8 @@ func (w *freeWaiter) wait(ctx context.Context, limit time.Duration) error {
 // loop runs, one more namespace is let go of every keepBusy, each making a
 // batch of one that keeps the worker going; the rest then wait only for the
 // end of the batch under way. For the 1000-router line the big batch started
-// 78-80 ms after the command instead of 102-112 (medians of 10 and 30
-// teardowns; `ip -batch` 46-49), bench/PROFILE.md, thirteenth pass.
+// 82 ms after the command instead of 103 (medians of 60 teardowns; `ip
+// -batch` 48), bench/PROFILE.md, thirteenth pass.
 type pinSet struct {
 	mu    sync.Mutex
 	hs    []vnetns.NsHandle
