@@ -7,6 +7,7 @@ import (
 
 	"github.com/nslab/nslab/internal/names"
 	"github.com/nslab/nslab/internal/nl"
+	"github.com/nslab/nslab/internal/nsthread"
 	"github.com/vishvananda/netlink"
 	vnl "github.com/vishvananda/netlink/nl"
 	vnetns "github.com/vishvananda/netns"
@@ -370,4 +371,36 @@ func Move(h *netlink.Handle, name string, to vnetns.NsHandle, newName string) er
 		}
 		return nil
 	})
+}
+
+// SetDownIn brings down the device called name in the namespace ns, like
+// `ip -n NS link set NAME down`, with an ioctl on a socket made for it in ns
+// rather than through netlink. A lab's down uses it for a bridge in a
+// namespace about to be freed: a netlink socket keeps its namespace alive
+// until a grace period after it is closed (the kernel frees it in an RCU
+// callback), long enough for that namespace to miss the batch that frees
+// the others and to cost a batch of its own; a UNIX socket lets go of it when
+// it is closed.
+func SetDownIn(ns vnetns.NsHandle, name string) error {
+	const op = "bring down"
+	if err := names.CheckIf(name); err != nil {
+		return newError(op, "", name, err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return newError(op, "", name, err)
+	}
+	err = nsthread.Do(ns, func() error {
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+			return err
+		}
+		ifr.SetUint16(ifr.Uint16() &^ unix.IFF_UP)
+		return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+	})
+	return newError(op, "", name, err) // ENODEV: ErrNotFound
 }

@@ -620,3 +620,29 @@ func TestAddVethQueues(t *testing.T) {
 		t.Error("qbad exists after the refused request")
 	}
 }
+
+// SetDownIn brings a bridge down in another namespace, and names the
+// device when the kernel has none of that name there.
+func TestSetDownIn(t *testing.T) {
+	t.Parallel()
+	ns, h := newNS(t)
+	if err := netdev.AddBridge(h, "br0", netdev.BridgeOptions{Up: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !get(t, h, "br0").Up {
+		t.Fatal("br0 is down after AddBridge with Up")
+	}
+	if err := netdev.SetDownIn(ns, "br0"); err != nil {
+		t.Fatal(err)
+	}
+	if get(t, h, "br0").Up {
+		t.Error("br0 still up after SetDownIn")
+	}
+	err := netdev.SetDownIn(ns, "nosuch0")
+	if !errors.Is(err, netdev.ErrNotFound) || !strings.Contains(fmt.Sprint(err), `"nosuch0"`) {
+		t.Errorf("SetDownIn of a missing device: %v, want ErrNotFound naming it", err)
+	}
+	if err := netdev.SetDownIn(ns, "a-name-far-too-long"); err == nil {
+		t.Error("SetDownIn accepted a name longer than 15 bytes")
+	}
+}
