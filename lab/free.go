@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/internal/nsthread"
+	"github.com/nslab/nslab/internal/quiet"
 	"github.com/vishvananda/netlink/nl"
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -37,7 +38,8 @@ type freeWaiter struct {
 	last     time.Time
 	changed  chan struct{}
 	done     chan struct{}
-	next     atomic.Int32 // the next NSID watchHandle proposes
+	next     atomic.Int32   // the next NSID watchHandle proposes
+	seen     func(id int32) // if set, called (under mu) for each notice: tests
 }
 
 func newFreeWaiter(s *session) (*freeWaiter, error) {
@@ -86,6 +88,9 @@ func (w *freeWaiter) read() {
 				if a.Attr.Type == unix.NETNSA_NSID && len(a.Value) >= 4 {
 					id := int32(binary.NativeEndian.Uint32(a.Value))
 					w.mu.Lock()
+					if w.seen != nil {
+						w.seen(id)
+					}
 					delete(w.pending, id)
 					w.last = time.Now()
 					w.mu.Unlock()
@@ -189,7 +194,7 @@ func (w *freeWaiter) wait(ctx context.Context, limit time.Duration) error {
 }
 
 // pinSet holds namespaces open while a lab's names are removed, and lets go
-// of them all at once at the end; all but the first, and one every keepBusy.
+// of them all at once at the end.
 //
 // Removing a name unmounts it, and each unmount waits for an expedited RCU
 // grace period, which is short while the other CPU is idle. As soon as
@@ -200,27 +205,23 @@ func (w *freeWaiter) wait(ctx context.Context, limit time.Duration) error {
 // 0.07 s instead of 0.24 s (bench/PROFILE.md, fourth and sixth passes).
 //
 // The kernel frees namespaces in batches: its one cleanup worker takes every
-// namespace dropped so far, and a batch, however small, spends 30-50 ms in
-// grace-period waits besides its work. The first namespace dropped starts a
-// batch at once, so the best a tool can do is what `ip netns del` does by
-// chance: drop one namespace as early as it can, and all the others before
-// that first batch ends, which makes two batches. So the first namespace is
-// let go of as soon as its name is gone and the others when the loop ends
-// (earlyRelease). Dropping more early, even together, only adds a batch
-// whenever the loop outlasts the first: the worker takes whatever was
-// dropped when it wakes, and the rest wait for the next (tenth pass:
-// 0.78 s for the 1000-router line, against 0.83 s letting go of the first
-// eight together and 0.89 s of the first 64 one by one; `ip -batch` 0.81 s).
+// namespace dropped by the time it runs, and a batch, however small, spends
+// 30-50 ms in grace-period waits besides its work. Letting go of a thousand
+// handles takes a few milliseconds, and a worker woken by the first close
+// takes only the few closed by then; the rest wait for that batch to end.
+// So the release runs with every CPU held by a real-time thread of nslab's
+// (package quiet), and the worker wakes to all of them: one batch, started
+// the moment the loop ends (bench/PROFILE.md, fourteenth pass: for the
+// 1000-router line one batch instead of two or three, starting 55 ms after
+// the command instead of 66, medians of 24 teardowns; `ip -batch` 50).
 //
-// When the loop does outlast the first batch (on this VM it runs at two
-// speeds, bench/PROFILE.md, twelfth pass), the worker must still be busy
-// when the others are let go of: an idle worker wakes at the first, takes the
-// few dropped by then, and the rest wait a whole batch more. So while the
-// loop runs, one more namespace is let go of every keepBusy, each making a
-// batch of one that keeps the worker going; the rest then wait only for the
-// end of the batch under way. For the 1000-router line the big batch started
-// 82 ms after the command instead of 103 (medians of 60 teardowns; `ip
-// -batch` 48), bench/PROFILE.md, thirteenth pass.
+// Where the CPUs cannot be held (no CAP_SYS_NICE, more than quiet.MaxCPUs
+// CPUs, fewer Go processors than CPUs), down does what comes closest: it
+// lets go of the first namespace as soon as its name is gone (early), which
+// starts a first batch of one while the loop runs, and then of one more every
+// keepBusy, so that the worker is still busy when the rest are let go of and
+// takes them all when it ends, instead of waking to the first few
+// (thirteenth pass).
 type pinSet struct {
 	mu    sync.Mutex
 	hs    []vnetns.NsHandle
@@ -230,17 +231,21 @@ type pinSet struct {
 	last  time.Time     // when one was last let go of
 }
 
-// earlyRelease is how many namespaces down lets go of at once, the first
-// being the one that matters (see pinSet).
+// earlyRelease is how many namespaces down lets go of at once when it
+// cannot hold the CPUs for the release (see pinSet).
 const earlyRelease = 1
 
 // keepBusy is how often down lets go of one more namespace while its loop
-// runs, so that the kernel's cleanup worker is never idle when the loop ends
-// (see pinSet). It must be shorter than a batch's grace periods (30-50 ms).
+// runs when it cannot hold the CPUs for the release, so that the kernel's
+// cleanup worker is never idle when the loop ends (see pinSet). It must be
+// shorter than a batch's grace periods (30-50 ms).
 const keepBusy = 20 * time.Millisecond
 
 func newPinSet() *pinSet {
-	p := &pinSet{limit: 1024, early: earlyRelease, every: keepBusy}
+	p := &pinSet{limit: 1024}
+	if !quiet.Possible() {
+		p.early, p.every = earlyRelease, keepBusy
+	}
 	var rl unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur > 512 {
 		// Leave room for everything else the process opens.
@@ -250,7 +255,7 @@ func newPinSet() *pinSet {
 }
 
 // hold keeps h open until release, or closes it at once if it is one of
-// the first earlyRelease, the first for keepBusy, or the set is full.
+// the first p.early, the first for p.every, or the set is full.
 func (p *pinSet) hold(h vnetns.NsHandle) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -274,13 +279,15 @@ func (p *pinSet) hold(h vnetns.NsHandle) {
 	p.hs = append(p.hs, h)
 }
 
-// release closes every held handle.
+// release closes every held handle, with the CPUs held (see pinSet).
 func (p *pinSet) release() {
 	p.mu.Lock()
 	hs := p.hs
 	p.hs = nil
 	p.mu.Unlock()
-	for _, h := range hs {
-		h.Close()
-	}
+	quiet.Run(func() {
+		for _, h := range hs {
+			h.Close()
+		}
+	})
 }

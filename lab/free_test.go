@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nslab/nslab/internal/nsthread"
+	"github.com/nslab/nslab/internal/quiet"
 	"github.com/nslab/nslab/netns"
 	"github.com/nslab/nslab/nslabtest"
 	"github.com/vishvananda/netlink"
@@ -36,11 +37,15 @@ func newTestWaiter(t *testing.T) (*session, *freeWaiter) {
 func TestPinSetHoldsNamespacesUntilRelease(t *testing.T) {
 	_, w := newTestWaiter(t)
 	p := newPinSet()
-	if p.early != earlyRelease {
-		t.Fatalf("a new set lets go of the first %d, want %d", p.early, earlyRelease)
+	early, every := 0, time.Duration(0) // the release holds the CPUs
+	if !quiet.Possible() {
+		early, every = earlyRelease, keepBusy
 	}
-	if p.every != keepBusy {
-		t.Fatalf("a new set lets go of one more every %v, want %v", p.every, keepBusy)
+	if p.early != early {
+		t.Fatalf("a new set lets go of the first %d, want %d", p.early, early)
+	}
+	if p.every != every {
+		t.Fatalf("a new set lets go of one more every %v, want %v", p.every, every)
 	}
 	p.early, p.limit, p.every = 1, 2, 0
 	defer p.release()
@@ -125,8 +130,9 @@ func TestPinSetHoldsNamespacesUntilRelease(t *testing.T) {
 	}
 }
 
-// While down's loop runs, the set lets go of the first handle and then of
-// one more whenever p.every has passed since the last, and keeps the others.
+// Where the CPUs cannot be held for the release, the set lets go of the
+// first handle and then of one more whenever p.every has passed since the
+// last, and keeps the others.
 func TestPinSetLetsGoOfOneEvery(t *testing.T) {
 	open := func() vnetns.NsHandle {
 		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -147,7 +153,7 @@ func TestPinSetLetsGoOfOneEvery(t *testing.T) {
 		{every: time.Minute, want: []bool{true, false, true, false}},
 	} {
 		p := newPinSet()
-		p.every = tc.every
+		p.early, p.every = earlyRelease, tc.every
 		var got []bool
 		for i := range tc.want {
 			if i == 2 {
@@ -171,6 +177,60 @@ func TestPinSetLetsGoOfOneEvery(t *testing.T) {
 		if held != wantHeld {
 			t.Errorf("every %v: held %d, want %d", tc.every, held, wantHeld)
 		}
+	}
+}
+
+// The release lets go of every held namespace while the CPUs are held, so
+// that the kernel's cleanup worker wakes to all of them: their NSIDs are
+// announced together, at the start of one batch, not spread over two
+// (a second batch would start 30-50 ms after the first).
+func TestPinSetReleaseMakesOneBatch(t *testing.T) {
+	_, w := newTestWaiter(t)
+	if !quiet.Possible() {
+		t.Fatal("quiet.Run cannot hold this machine's CPUs (root, at most quiet.MaxCPUs CPUs, GOMAXPROCS at least the CPUs)")
+	}
+	const n = 300
+	p := newPinSet()
+	if p.early != 0 || p.every != 0 {
+		t.Fatalf("a new set lets go of %d at once and one every %v, want none", p.early, p.every)
+	}
+	ids := map[int32]bool{}
+	for range n {
+		h, err := nsthread.Unshare(nil)
+		if err != nil {
+			p.release()
+			t.Fatal(err)
+		}
+		ids[w.watchHandle(h)] = true
+		p.hold(h)
+	}
+	if len(p.hs) != n || len(ids) != n || ids[-1] {
+		p.release()
+		t.Fatalf("held %d namespaces with %d distinct NSIDs, want %d of each", len(p.hs), len(ids), n)
+	}
+	times := map[int32]time.Time{}
+	w.mu.Lock()
+	w.seen = func(id int32) { times[id] = time.Now() }
+	w.mu.Unlock()
+	p.release()
+	if err := w.wait(t.Context(), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var first, last time.Time
+	for id := range ids {
+		at, ok := times[id]
+		if !ok {
+			t.Fatalf("no notice for NSID %d", id)
+		}
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	if span := last.Sub(first); span > 20*time.Millisecond {
+		t.Errorf("the %d namespaces were announced over %v: freed in more than one batch", n, span)
 	}
 }
 
