@@ -713,34 +713,41 @@ func (m *Model) bigBridges() map[string]string {
 // a shortcut: a namespace that cannot be opened or is not the lab's is left
 // to the delete loop, and a failure changes nothing but the time.
 //
-// The requests run on a goroutine of their own while down removes the names
-// (~50 ms for a bridge of 1000 ports, under the kernel's RTNL lock, which the
-// kernel's cleanup of the first namespace dropped needs as well: it waits, and
-// the first cleanup batch then covers the delete loop); the switches'
-// namespaces are held until wait has returned.
+// The changes run on a goroutine of their own while down removes the names
+// (~50 ms for a bridge of 1000 ports, under the kernel's RTNL lock); the
+// switches' namespaces are held, by a descriptor here and then by the delete
+// loop's pins, until the release after wait has returned. Nothing else may
+// hold them then: a namespace let go of after the release is freed in a
+// batch of its own (see pinSet), which is why the bridge is not brought down
+// through netlink (see netdev.SetDownIn).
 func (s *session) downBigBridges(st *State) (wait func()) {
 	type bridge struct {
-		ns string
-		n  *nsh
+		name string
+		ns   netns.Handle
 	}
 	var todo []bridge
-	for _, ns := range slicesSorted(st.BigBridges) {
-		n, err := s.get(ns)
+	for _, name := range slicesSorted(st.BigBridges) {
+		ns, err := netns.Open(name)
 		if err != nil {
 			continue
 		}
-		if ownedHandle(n.ns, ns, st.Owned[ns], st.Lab) {
-			todo = append(todo, bridge{ns, n})
+		if ownedHandle(ns, name, st.Owned[name], st.Lab) {
+			todo = append(todo, bridge{name, ns})
 		} else {
-			s.forget(ns)
+			ns.Close()
 		}
+	}
+	if len(todo) == 0 {
+		return func() {}
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for _, b := range todo {
-			netdev.SetDown(b.n.h, st.BigBridges[b.ns]) // a failure costs time only
-			s.forget(b.ns)                             // the delete loop pins the namespace itself
+			// Not through netlink: see netdev.SetDownIn. A failure costs
+			// time only.
+			netdev.SetDownIn(b.ns, st.BigBridges[b.name])
+			b.ns.Close() // the delete loop pins the namespace itself
 		}
 	}()
 	return func() { <-done }
