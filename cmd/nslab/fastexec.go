@@ -18,10 +18,21 @@ package main
 // nsexec child and the lab process supervisor, whose argv is a user's
 // command) or when NSLAB_FASTEXEC=0. Without cgo this file is not built and
 // the Go code does all of it.
+//
+// When the constructor returns, it maps in the executable's read-only pages
+// (code and constants) with one madvise(MADV_POPULATE_READ) before the Go
+// runtime starts: on this VM a page fault costs ~25 µs, and the runtime and
+// the package initialisers took ~100 of them in these pages. `nslab version`
+// went from 14.6-18.5 ms to 11.9-12.5 ms (perf stat, 40 runs each), and the
+// first name `nslab down` removes from 17.6-20.2 to 15.8-16.2 ms after exec;
+// the pages count in nslab's RSS (~10 MiB more), shared with the page cache.
 
 /*
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <elf.h>
+#include <link.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -29,6 +40,7 @@ package main
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -37,6 +49,7 @@ package main
 
 #define NSLAB_NSFS_MAGIC 0x6e736673
 #define NSLAB_NAME_MAX 255
+#define NSLAB_MADV_POPULATE_READ 22 // MADV_POPULATE_READ, Linux 5.14
 
 // nslab_name_ok reports whether s is a name nslab's Go code accepts for a
 // namespace (names.CheckNetNS) and that cobra does not take for a flag.
@@ -124,8 +137,7 @@ static int nslab_enter(const char *path, const char *etc) {
 	return ok;
 }
 
-__attribute__((constructor)) static void nslab_fastexec(int argc, char **argv, char **envp) {
-	(void)envp;
+static void nslab_fastexec(int argc, char **argv) {
 	if (argc < 5 || getenv("NSLAB_NSEXEC_PATH") != NULL || getenv("NSLAB_SUPERVISE") != NULL)
 		return;
 	const char *f = getenv("NSLAB_FASTEXEC");
@@ -163,6 +175,30 @@ __attribute__((constructor)) static void nslab_fastexec(int argc, char **argv, c
 		return;
 	execv(cmd, argv + i);
 	// Go enters again and reports why the command could not be executed.
+}
+
+// nslab_prefault_segment maps in, in one call, the pages of a read-only
+// segment of the executable (code, constant data), which the Go runtime and
+// the package initialisers would otherwise fault in one by one.
+static int nslab_prefault_segment(struct dl_phdr_info *info, size_t size, void *data) {
+	(void)size;
+	(void)data;
+	long page = sysconf(_SC_PAGESIZE);
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W) != 0)
+			continue;
+		uintptr_t start = (info->dlpi_addr + ph->p_vaddr) & ~(uintptr_t)(page - 1);
+		uintptr_t end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+		madvise((void *)start, end - start, NSLAB_MADV_POPULATE_READ); // EINVAL before Linux 5.14: no harm
+	}
+	return 1; // the first object is the executable
+}
+
+__attribute__((constructor)) static void nslab_start(int argc, char **argv, char **envp) {
+	(void)envp;
+	nslab_fastexec(argc, argv); // returns only if it did not run the command
+	dl_iterate_phdr(nslab_prefault_segment, NULL);
 }
 */
 import "C"
