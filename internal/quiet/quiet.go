@@ -86,15 +86,17 @@ func Run(f func()) bool {
 	held := ready.Load() == int32(others)
 	restore, err := hold(mask, here)
 	held = held && err == nil
-	f()
-	stop.Store(true)
 	if restore == nil { // nothing changed but the pinning
 		restore = func() error { return unix.SchedSetaffinity(0, &mask) }
 	}
-	if restore() == nil {
-		runtime.UnlockOSThread()
-	} // else the thread ends with the goroutine
-	wg.Wait()
+	defer func() { // even if f panics: the spinners stop, the thread is put back
+		stop.Store(true)
+		if restore() == nil {
+			runtime.UnlockOSThread()
+		} // else the thread ends with the goroutine
+		wg.Wait()
+	}()
+	f()
 	return held
 }
 

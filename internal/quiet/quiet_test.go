@@ -117,3 +117,30 @@ func TestRunCallsOnce(t *testing.T) {
 		t.Fatalf("Run called f %d times, want 1", n)
 	}
 }
+
+// When f panics, the panic goes on, and the spinners stop and the calling
+// thread is put back all the same.
+func TestRunPanicInF(t *testing.T) {
+	nslabtest.RequireRoot(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	func() {
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Errorf("recovered %v, want the panic of f", r)
+			}
+		}()
+		Run(func() { panic("boom") })
+	}()
+	a, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Policy != unix.SCHED_NORMAL {
+		t.Errorf("after a panic in f the thread's policy is %d, want SCHED_NORMAL", a.Policy)
+	}
+	ran := spinner(t)
+	if got := busy(30*time.Millisecond, ran); got < 3*time.Millisecond {
+		t.Errorf("after a panic in f an ordinary process ran %v in 30 ms: CPUs still held", got)
+	}
+}
