@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -128,12 +129,8 @@ func Possible() bool {
 		return false
 	}
 	runtime.LockOSThread()
-	old, err := unix.SchedGetAttr(0, 0)
+	old, err := realtime()
 	if err != nil {
-		runtime.UnlockOSThread()
-		return false
-	}
-	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}, 0); err != nil {
 		runtime.UnlockOSThread()
 		return false
 	}
@@ -143,11 +140,21 @@ func Possible() bool {
 	return true
 }
 
+// realtime makes the calling thread SCHED_FIFO at the lowest real-time
+// priority and returns its scheduling attributes from before.
+func realtime() (*unix.SchedAttr, error) {
+	old, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		return nil, err
+	}
+	return old, unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}, 0)
+}
+
 // pin pins the calling thread to the CPU it runs on, if that is one of
 // cpus, and returns it.
 func pin(cpus []int) (int, error) {
 	var c [1]uint32
-	if _, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptrOf(&c[0]), 0, 0); e != 0 {
+	if _, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&c[0])), 0, 0); e != 0 {
 		return -1, e
 	}
 	here := cpus[0]
@@ -165,20 +172,19 @@ func pin(cpus []int) (int, error) {
 // real-time priority. It returns how to undo both (back to the affinity
 // mask), or nil if there is nothing to undo.
 func hold(mask unix.CPUSet, cpu int) (func() error, error) {
-	old, err := unix.SchedGetAttr(0, 0)
-	if err != nil {
+	// Real-time first: the thread then preempts any ordinary task, here and
+	// on cpu, where it moves next.
+	old, err := realtime()
+	if old == nil {
 		return nil, err
 	}
 	restore := func() error {
-		back := *old
-		if err := unix.SchedSetAttr(0, &back, 0); err != nil {
+		if err := unix.SchedSetAttr(0, old, 0); err != nil {
 			return err
 		}
 		return unix.SchedSetaffinity(0, &mask)
 	}
-	// Real-time first: the thread then preempts any ordinary task, here and
-	// on cpu, where it moves next.
-	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}, 0); err != nil {
+	if err != nil {
 		return restore, err
 	}
 	var one unix.CPUSet

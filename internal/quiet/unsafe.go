@@ -1,5 +1,0 @@
-package quiet
-
-import "unsafe"
-
-func uintptrOf(p *uint32) uintptr { return uintptr(unsafe.Pointer(p)) }
